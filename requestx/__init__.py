@@ -1,0 +1,114 @@
+"""requestx: an httpx-compatible HTTP client whose I/O, pooling and decoding run in Rust.
+
+`import requestx as httpx` works: the same classes, methods and exceptions.
+"""
+
+import os as _os
+
+from ._api import delete, get, head, options, patch, post, put, request, stream
+from ._auth import Auth, BasicAuth, FunctionAuth
+from ._client import AsyncClient, Client, __version__
+from ._config import USE_CLIENT_DEFAULT, Limits, Timeout
+from ._exceptions import (
+    CloseError,
+    ConnectError,
+    ConnectTimeout,
+    CookieConflict,
+    DecodingError,
+    HTTPError,
+    HTTPStatusError,
+    InvalidURL,
+    LocalProtocolError,
+    NetworkError,
+    PoolTimeout,
+    ProtocolError,
+    ProxyError,
+    ReadError,
+    ReadTimeout,
+    RemoteProtocolError,
+    RequestError,
+    RequestNotRead,
+    ResponseNotRead,
+    StreamClosed,
+    StreamConsumed,
+    StreamError,
+    TimeoutException,
+    TooManyRedirects,
+    TransportError,
+    UnsupportedProtocol,
+    WriteError,
+    WriteTimeout,
+)
+from ._headers import Headers
+from ._models import Request, Response
+from ._requestx import _after_fork_child
+from ._status_codes import codes
+from ._urls import URL, QueryParams
+
+__all__ = [
+    "USE_CLIENT_DEFAULT",
+    "URL",
+    "AsyncClient",
+    "Auth",
+    "BasicAuth",
+    "Client",
+    "CloseError",
+    "ConnectError",
+    "ConnectTimeout",
+    "CookieConflict",
+    "DecodingError",
+    "FunctionAuth",
+    "HTTPError",
+    "HTTPStatusError",
+    "Headers",
+    "InvalidURL",
+    "Limits",
+    "LocalProtocolError",
+    "NetworkError",
+    "PoolTimeout",
+    "ProtocolError",
+    "ProxyError",
+    "QueryParams",
+    "ReadError",
+    "ReadTimeout",
+    "RemoteProtocolError",
+    "Request",
+    "RequestError",
+    "RequestNotRead",
+    "Response",
+    "ResponseNotRead",
+    "StreamClosed",
+    "StreamConsumed",
+    "StreamError",
+    "TimeoutException",
+    "TooManyRedirects",
+    "TransportError",
+    "UnsupportedProtocol",
+    "WriteError",
+    "WriteTimeout",
+    "__version__",
+    "codes",
+    "delete",
+    "get",
+    "head",
+    "options",
+    "patch",
+    "post",
+    "put",
+    "request",
+    "stream",
+]
+
+# A tokio runtime does not survive fork(): the child starts a new engine generation, and every
+# client rebuilds its connection pool there (parent sockets are never reused).
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_after_fork_child)
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("requestx."):
+        try:
+            _obj.__module__ = "requestx"
+        except (AttributeError, TypeError):
+            pass
+del _name, _obj

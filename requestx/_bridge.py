@@ -1,0 +1,148 @@
+"""Waiting for the engine from any runtime: asyncio and uvloop, trio (and anyio on either), threads.
+
+The engine completes an operation on a tokio thread and pushes its id onto the `Hub` of the loop
+that waits for it; the hub's eventfd wakes that loop once per batch. Each loop (or trio run) has
+one hub, made on first use, so one client serves any number of loops and threads at once.
+Threads do not come here: they block in Rust with the GIL released (`ClientCore.send_blocking`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import typing
+import weakref
+
+from ._requestx import Hub, Op
+
+__all__ = ["current_library", "wait"]
+
+T = typing.TypeVar("T")
+
+
+def current_library() -> str:
+    """'trio' or 'asyncio', detected as sniffio does (trio sets sniffio's thread-local)."""
+    sniffio = sys.modules.get("sniffio")
+    if sniffio is not None:
+        name = sniffio.thread_local.name or sniffio.current_async_library_cvar.get()
+        if name:
+            return typing.cast(str, name)
+    return "asyncio"
+
+
+async def wait(submit: typing.Callable[..., Op], *args: typing.Any) -> typing.Any:
+    """Runs `submit(hub, *args)` and waits for the Op it returns; cancelling the caller aborts it."""
+    if current_library() == "trio":
+        return await _trio_wait(submit, args)
+    loop = asyncio.get_running_loop()
+    waiter = _asyncio_waiter(loop)
+    op = submit(waiter.hub, *args)
+    future = loop.create_future()
+    waiter.pending[op.id] = future
+    try:
+        await future
+    except BaseException:
+        # CancelledError (task cancel, wait_for, timeout): abort the Rust task, then re-raise.
+        op.cancel()
+        waiter.pending.pop(op.id, None)
+        raise
+    return op.take()
+
+
+# --- asyncio and uvloop -----------------------------------------------------------------------
+
+
+class _AsyncioWaiter:
+    __slots__ = ("hub", "pending", "__weakref__")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.hub = Hub()
+        self.pending: dict[int, asyncio.Future[None]] = {}
+        loop.add_reader(self.hub.fileno(), self._on_ready)
+
+    def _on_ready(self) -> None:
+        pending = self.pending
+        for op_id in self.hub.drain():
+            future = pending.pop(op_id, None)
+            if future is not None and not future.done():
+                future.set_result(None)
+
+
+_loop_waiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncioWaiter] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+_last = threading.local()
+
+
+def _asyncio_waiter(loop: asyncio.AbstractEventLoop) -> _AsyncioWaiter:
+    # NOTE: a per-thread cache of the last (loop, waiter) saves the weak-dict lookup on every request.
+    cached = getattr(_last, "pair", None)
+    if cached is not None and cached[0]() is loop:
+        return typing.cast(_AsyncioWaiter, cached[1])
+    with _lock:
+        waiter = _loop_waiters.get(loop)
+        if waiter is None:
+            waiter = _loop_waiters[loop] = _AsyncioWaiter(loop)
+    _last.pair = (weakref.ref(loop), waiter)
+    return waiter
+
+
+# --- trio (and anyio's trio backend) ----------------------------------------------------------
+
+
+class _TrioWaiter:
+    __slots__ = ("hub", "pending")
+
+    def __init__(self) -> None:
+        self.hub = Hub()
+        self.pending: dict[int, typing.Any] = {}
+
+    async def pump(self) -> None:
+        import trio
+
+        reschedule = trio.lowlevel.reschedule
+        fd = self.hub.fileno()
+        while True:
+            await trio.lowlevel.wait_readable(fd)
+            pending = self.pending
+            for op_id in self.hub.drain():
+                task = pending.pop(op_id, None)
+                if task is not None:
+                    reschedule(task)
+
+
+_trio_run_var: typing.Any = None
+
+
+def _trio_waiter() -> _TrioWaiter:
+    global _trio_run_var
+    import trio
+
+    if _trio_run_var is None:
+        _trio_run_var = trio.lowlevel.RunVar("requestx_waiter")
+    try:
+        return typing.cast(_TrioWaiter, _trio_run_var.get())
+    except LookupError:
+        waiter = _TrioWaiter()
+        _trio_run_var.set(waiter)
+        trio.lowlevel.spawn_system_task(waiter.pump, name="requestx-hub")
+        return waiter
+
+
+async def _trio_wait(submit: typing.Callable[..., Op], args: tuple[typing.Any, ...]) -> typing.Any:
+    import trio
+
+    waiter = _trio_waiter()
+    op = submit(waiter.hub, *args)
+    waiter.pending[op.id] = trio.lowlevel.current_task()
+
+    def abort(_raise_cancel: typing.Any) -> trio.lowlevel.Abort:
+        # The cancel wins only if it beats the completion in the slot's compare-and-swap; otherwise
+        # the completion is already queued and the pump will reschedule this task.
+        if op.cancel():
+            waiter.pending.pop(op.id, None)
+            return trio.lowlevel.Abort.SUCCEEDED
+        return trio.lowlevel.Abort.FAILED
+
+    await trio.lowlevel.wait_task_rescheduled(abort)
+    return op.take()

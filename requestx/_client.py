@@ -1,0 +1,523 @@
+"""`Client` and `AsyncClient`: two thin faces over one Rust core (`ClientCore`).
+
+Everything both share (settings, merging, redirects, auth, hooks) lives in `_BaseClient`; the
+faces differ only in how they wait: a thread blocks in Rust with the GIL released, a coroutine
+awaits the bridge. The common path (no redirect, no auth, no hooks) is one engine call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import ssl
+import time
+import typing
+
+from . import _bridge
+from ._auth import Auth, AuthTypes, build_auth
+from ._config import (
+    DEFAULT_LIMITS,
+    DEFAULT_MAX_REDIRECTS,
+    DEFAULT_TIMEOUT_CONFIG,
+    USE_CLIENT_DEFAULT,
+    Limits,
+    Timeout,
+    TimeoutTypes,
+    UseClientDefault,
+)
+from ._content import RequestContent, encode_request
+from ._exceptions import RequestError, TooManyRedirects
+from ._headers import Headers, HeaderTypes
+from ._models import Request, Response
+from ._redirects import REDIRECT_CODES, build_redirect_request
+from ._requestx import ClientCore
+from ._urls import URL, QueryParams, QueryParamTypes
+
+__all__ = ["AsyncClient", "Client"]
+
+__version__ = "0.1.0"
+USER_AGENT = f"python-requestx/{__version__}"
+
+EventHook = typing.Callable[..., typing.Any]
+VerifyTypes = typing.Union[bool, str, "os.PathLike[str]", ssl.SSLContext]
+
+
+def _verify_arg(verify: VerifyTypes, trust_env: bool) -> str | None:
+    """None: no verification; "": the system trust store; a path: that CA bundle only."""
+    if isinstance(verify, ssl.SSLContext):
+        # The CA material inside an SSLContext cannot be read back out; honour its on/off switch.
+        return None if verify.verify_mode == ssl.CERT_NONE else ""
+    if verify is True:
+        if trust_env and os.environ.get("SSL_CERT_FILE"):
+            return os.environ["SSL_CERT_FILE"]
+        return ""
+    if verify is False:
+        return None
+    if isinstance(verify, (str, os.PathLike)):
+        return os.fspath(verify)
+    raise TypeError(f"verify must be bool, a CA bundle path or an ssl.SSLContext, not {type(verify).__name__}")
+
+
+def _timeout_tuple(request: Request, default: Timeout) -> tuple[float | None, ...]:
+    t = request.extensions.get("timeout")
+    if t is None:
+        return default._tuple
+    return (t.get("connect"), t.get("read"), t.get("write"), t.get("pool"))
+
+
+class _BaseClient:
+    def __init__(
+        self,
+        *,
+        auth: AuthTypes | None = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: typing.Any = None,
+        verify: VerifyTypes = True,
+        cert: typing.Any = None,
+        http1: bool = True,
+        http2: bool = False,
+        proxy: str | URL | None = None,
+        timeout: TimeoutTypes = DEFAULT_TIMEOUT_CONFIG,
+        follow_redirects: bool = False,
+        limits: Limits = DEFAULT_LIMITS,
+        max_redirects: int = DEFAULT_MAX_REDIRECTS,
+        event_hooks: typing.Mapping[str, list[EventHook]] | None = None,
+        base_url: URL | str = "",
+        trust_env: bool = True,
+        default_encoding: str | typing.Callable[[bytes], str] = "utf-8",
+    ) -> None:
+        if cookies is not None or cert is not None:
+            raise NotImplementedError("cookies= and cert= are not supported yet")
+        if not isinstance(limits, Limits):
+            raise TypeError(f"limits must be a requestx.Limits, not {type(limits).__name__}")
+        self._timeout = timeout if isinstance(timeout, Timeout) else Timeout(timeout)
+        self._timeout_dict = self._timeout.as_dict()
+        self.follow_redirects = follow_redirects
+        self.max_redirects = max_redirects
+        self._auth = build_auth(auth)
+        self._params = QueryParams(params)
+        self._base_url = self._enforce_trailing_slash(URL(base_url)) if base_url else None
+        self._headers = Headers(
+            {
+                "Accept": "*/*",
+                "Accept-Encoding": "gzip, deflate, br, zstd",
+                "Connection": "keep-alive",
+                "User-Agent": USER_AGENT,
+            }
+        )
+        if headers is not None:
+            self._headers.update(headers)
+        hooks = dict(event_hooks or {})
+        self._request_hooks: list[EventHook] = list(hooks.get("request", []))
+        self._response_hooks: list[EventHook] = list(hooks.get("response", []))
+        self.default_encoding = default_encoding
+        self.trust_env = trust_env
+        self._limits = limits
+        self._core = ClientCore(
+            http1=http1,
+            http2=http2,
+            verify=_verify_arg(verify, trust_env),
+            max_connections=limits.max_connections,
+            max_keepalive=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            connect_timeout=self._timeout.connect,
+            proxy=None if proxy is None else str(proxy),
+            trust_env=trust_env,
+        )
+
+    @staticmethod
+    def _enforce_trailing_slash(url: URL) -> URL:
+        return url if str(url).endswith("/") else URL(str(url) + "/")
+
+    # --- settings as httpx exposes them -----------------------------------------------------------
+
+    @property
+    def is_closed(self) -> bool:
+        return bool(self._core.is_closed)
+
+    @property
+    def timeout(self) -> Timeout:
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, timeout: TimeoutTypes) -> None:
+        self._timeout = timeout if isinstance(timeout, Timeout) else Timeout(timeout)
+        self._timeout_dict = self._timeout.as_dict()
+
+    @property
+    def headers(self) -> Headers:
+        return self._headers
+
+    @headers.setter
+    def headers(self, headers: HeaderTypes) -> None:
+        self._headers = Headers(headers)
+
+    @property
+    def params(self) -> QueryParams:
+        return self._params
+
+    @params.setter
+    def params(self, params: QueryParamTypes) -> None:
+        self._params = QueryParams(params)
+
+    @property
+    def base_url(self) -> URL:
+        return self._base_url if self._base_url is not None else URL("")
+
+    @base_url.setter
+    def base_url(self, url: URL | str) -> None:
+        self._base_url = self._enforce_trailing_slash(URL(url)) if url else None
+
+    @property
+    def auth(self) -> Auth | None:
+        return self._auth
+
+    @auth.setter
+    def auth(self, auth: AuthTypes | None) -> None:
+        self._auth = build_auth(auth)
+
+    @property
+    def event_hooks(self) -> dict[str, list[EventHook]]:
+        return {"request": self._request_hooks, "response": self._response_hooks}
+
+    @event_hooks.setter
+    def event_hooks(self, hooks: typing.Mapping[str, list[EventHook]]) -> None:
+        self._request_hooks = list(hooks.get("request", []))
+        self._response_hooks = list(hooks.get("response", []))
+
+    # --- building requests ------------------------------------------------------------------------
+
+    def _merge_url(self, url: URL | str) -> URL:
+        merged = url if isinstance(url, URL) else URL(url)
+        base = self._base_url
+        if base is not None and merged.is_relative_url:
+            merged = URL(str(base) + str(merged).lstrip("/"))
+        return merged
+
+    def build_request(
+        self,
+        method: str,
+        url: URL | str,
+        *,
+        content: RequestContent | None = None,
+        data: typing.Any = None,
+        files: typing.Any = None,
+        json: typing.Any = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: typing.Any = None,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: dict[str, typing.Any] | None = None,
+    ) -> Request:
+        if files is not None or cookies is not None:
+            raise NotImplementedError("files= and cookies= are not supported yet")
+        merged_url = self._merge_url(url)
+        if params is not None or self._params:
+            merged_url = merged_url.copy_merge_params(self._params.merge(params))
+        merged_headers = Headers._from_raw(list(self._headers._list))
+        if headers is not None:
+            merged_headers.update(headers)
+        body, content_type = encode_request(content, data, json)
+        if body is not None:
+            if content_type is not None and "content-type" not in merged_headers:
+                merged_headers._list.append((b"Content-Type", content_type.encode("ascii")))
+            merged_headers["Content-Length"] = str(len(body))
+        if isinstance(timeout, UseClientDefault):
+            timeout_dict = self._timeout_dict
+        else:
+            timeout_dict = (timeout if isinstance(timeout, Timeout) else Timeout(timeout)).as_dict()
+        ext = {"timeout": timeout_dict} if extensions is None else {"timeout": timeout_dict, **extensions}
+        method = method.upper() if isinstance(method, str) else method.decode("ascii").upper()
+        return Request._build(method, merged_url, merged_headers, body, ext)
+
+    def _wire(self, request: Request, stream: bool) -> tuple[typing.Any, ...]:
+        """The arguments of one engine call for `request`."""
+        return (
+            request.method,
+            str(request.url),
+            request.headers._list,
+            request._content,
+            _timeout_tuple(request, self._timeout),
+            stream,
+        )
+
+    def _check_open(self) -> None:
+        if self._core.is_closed:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+
+    def _redirect_flow(
+        self, request: Request, response: Response, follow_redirects: bool
+    ) -> Request | None:
+        """The request to send next after `response`, or None when `response` is final."""
+        if response.status_code not in REDIRECT_CODES or "location" not in response.headers:
+            return None
+        next_request = build_redirect_request(request, response)
+        if not follow_redirects:
+            response.next_request = next_request
+            return None
+        if len(response.history) >= self.max_redirects:
+            raise TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
+        return next_request
+
+    def _follow(self, follow_redirects: bool | UseClientDefault) -> bool:
+        return self.follow_redirects if isinstance(follow_redirects, UseClientDefault) else follow_redirects
+
+    def _auth_for(self, auth: AuthTypes | UseClientDefault | None) -> Auth | None:
+        return self._auth if isinstance(auth, UseClientDefault) else build_auth(auth)
+
+
+class Client(_BaseClient):
+    """A synchronous HTTP client with a connection pool, safe to share between threads.
+
+    Blocking calls release the GIL and stay interruptible by Ctrl-C (the request is aborted).
+    """
+
+    def _send_single(self, request: Request, stream: bool) -> Response:
+        for hook in self._request_hooks:
+            hook(request)
+        started = time.perf_counter()
+        try:
+            raw = self._core.send_blocking(*self._wire(request, stream))
+        except RequestError as exc:
+            exc._request = request
+            raise
+        response = Response._from_engine(raw, request, self.default_encoding, started)
+        for hook in self._response_hooks:
+            hook(response)
+        return response
+
+    def send(
+        self,
+        request: Request,
+        *,
+        stream: bool = False,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> Response:
+        self._check_open()
+        auth_obj = self._auth_for(auth)
+        if auth_obj is None:
+            response = self._send_single(request, stream)
+            if response.status_code not in REDIRECT_CODES:
+                return response  # the common path ends here
+        else:
+            response = self._send_with_auth(request, auth_obj, stream)
+        follow = self._follow(follow_redirects)
+        history: list[Response] = []
+        while True:
+            response.history = list(history)
+            next_request = self._redirect_flow(request, response, follow)
+            if next_request is None:
+                return response
+            response.read()
+            history.append(response)
+            request = next_request
+            response = self._send_single(request, stream)
+
+    def _send_with_auth(self, request: Request, auth: Auth, stream: bool) -> Response:
+        flow = auth.auth_flow(request)
+        request = next(flow)
+        while True:
+            response = self._send_single(request, stream)
+            if auth.requires_response_body:
+                response.read()
+            try:
+                request = flow.send(response)
+            except StopIteration:
+                return response
+            response.close()
+
+    def request(
+        self,
+        method: str,
+        url: URL | str,
+        *,
+        content: RequestContent | None = None,
+        data: typing.Any = None,
+        files: typing.Any = None,
+        json: typing.Any = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: typing.Any = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: dict[str, typing.Any] | None = None,
+    ) -> Response:
+        request = self.build_request(
+            method, url, content=content, data=data, files=files, json=json, params=params,
+            headers=headers, cookies=cookies, timeout=timeout, extensions=extensions,
+        )
+        return self.send(request, auth=auth, follow_redirects=follow_redirects)
+
+    @contextlib.contextmanager
+    def stream(self, method: str, url: URL | str, **kwargs: typing.Any) -> typing.Iterator[Response]:
+        """`with client.stream("GET", url) as r: for chunk in r.iter_bytes(): ...`"""
+        auth = kwargs.pop("auth", USE_CLIENT_DEFAULT)
+        follow_redirects = kwargs.pop("follow_redirects", USE_CLIENT_DEFAULT)
+        request = self.build_request(method, url, **kwargs)
+        response = self.send(request, stream=True, auth=auth, follow_redirects=follow_redirects)
+        try:
+            yield response
+        finally:
+            response.close()
+
+    def get(self, url: URL | str, **kwargs: typing.Any) -> Response:
+        return self.request("GET", url, **kwargs)
+
+    def options(self, url: URL | str, **kwargs: typing.Any) -> Response:
+        return self.request("OPTIONS", url, **kwargs)
+
+    def head(self, url: URL | str, **kwargs: typing.Any) -> Response:
+        return self.request("HEAD", url, **kwargs)
+
+    def post(self, url: URL | str, **kwargs: typing.Any) -> Response:
+        return self.request("POST", url, **kwargs)
+
+    def put(self, url: URL | str, **kwargs: typing.Any) -> Response:
+        return self.request("PUT", url, **kwargs)
+
+    def patch(self, url: URL | str, **kwargs: typing.Any) -> Response:
+        return self.request("PATCH", url, **kwargs)
+
+    def delete(self, url: URL | str, **kwargs: typing.Any) -> Response:
+        return self.request("DELETE", url, **kwargs)
+
+    def close(self) -> None:
+        """Closes the pool and aborts requests still in flight."""
+        self._core.close()
+
+    def __enter__(self) -> Client:
+        self._check_open()
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self.close()
+
+
+class AsyncClient(_BaseClient):
+    """An asynchronous HTTP client for asyncio, uvloop, trio and anyio, usable from any number of
+    event loops and threads at once (its connection pool lives in Rust)."""
+
+    async def _send_single(self, request: Request, stream: bool) -> Response:
+        for hook in self._request_hooks:
+            await hook(request)
+        started = time.perf_counter()
+        try:
+            raw = await _bridge.wait(self._core.send_async, *self._wire(request, stream))
+        except RequestError as exc:
+            exc._request = request
+            raise
+        response = Response._from_engine(raw, request, self.default_encoding, started)
+        for hook in self._response_hooks:
+            await hook(response)
+        return response
+
+    async def send(
+        self,
+        request: Request,
+        *,
+        stream: bool = False,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> Response:
+        self._check_open()
+        auth_obj = self._auth_for(auth)
+        if auth_obj is None:
+            response = await self._send_single(request, stream)
+            if response.status_code not in REDIRECT_CODES:
+                return response  # the common path ends here
+        else:
+            response = await self._send_with_auth(request, auth_obj, stream)
+        follow = self._follow(follow_redirects)
+        history: list[Response] = []
+        while True:
+            response.history = list(history)
+            next_request = self._redirect_flow(request, response, follow)
+            if next_request is None:
+                return response
+            await response.aread()
+            history.append(response)
+            request = next_request
+            response = await self._send_single(request, stream)
+
+    async def _send_with_auth(self, request: Request, auth: Auth, stream: bool) -> Response:
+        flow = auth.auth_flow(request)
+        request = next(flow)
+        while True:
+            response = await self._send_single(request, stream)
+            if auth.requires_response_body:
+                await response.aread()
+            try:
+                request = flow.send(response)
+            except StopIteration:
+                return response
+            await response.aclose()
+
+    async def request(
+        self,
+        method: str,
+        url: URL | str,
+        *,
+        content: RequestContent | None = None,
+        data: typing.Any = None,
+        files: typing.Any = None,
+        json: typing.Any = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: typing.Any = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: dict[str, typing.Any] | None = None,
+    ) -> Response:
+        request = self.build_request(
+            method, url, content=content, data=data, files=files, json=json, params=params,
+            headers=headers, cookies=cookies, timeout=timeout, extensions=extensions,
+        )
+        return await self.send(request, auth=auth, follow_redirects=follow_redirects)
+
+    @contextlib.asynccontextmanager
+    async def stream(self, method: str, url: URL | str, **kwargs: typing.Any) -> typing.AsyncIterator[Response]:
+        """`async with client.stream("GET", url) as r: async for chunk in r.aiter_bytes(): ...`"""
+        auth = kwargs.pop("auth", USE_CLIENT_DEFAULT)
+        follow_redirects = kwargs.pop("follow_redirects", USE_CLIENT_DEFAULT)
+        request = self.build_request(method, url, **kwargs)
+        response = await self.send(request, stream=True, auth=auth, follow_redirects=follow_redirects)
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    async def get(self, url: URL | str, **kwargs: typing.Any) -> Response:
+        return await self.request("GET", url, **kwargs)
+
+    async def options(self, url: URL | str, **kwargs: typing.Any) -> Response:
+        return await self.request("OPTIONS", url, **kwargs)
+
+    async def head(self, url: URL | str, **kwargs: typing.Any) -> Response:
+        return await self.request("HEAD", url, **kwargs)
+
+    async def post(self, url: URL | str, **kwargs: typing.Any) -> Response:
+        return await self.request("POST", url, **kwargs)
+
+    async def put(self, url: URL | str, **kwargs: typing.Any) -> Response:
+        return await self.request("PUT", url, **kwargs)
+
+    async def patch(self, url: URL | str, **kwargs: typing.Any) -> Response:
+        return await self.request("PATCH", url, **kwargs)
+
+    async def delete(self, url: URL | str, **kwargs: typing.Any) -> Response:
+        return await self.request("DELETE", url, **kwargs)
+
+    async def aclose(self) -> None:
+        """Closes the pool and aborts requests still in flight (from any loop or thread)."""
+        self._core.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        self._check_open()
+        return self
+
+    async def __aexit__(self, *args: object) -> None:
+        await self.aclose()

@@ -1,0 +1,144 @@
+"""Client settings shaped as httpx's: `Timeout`, `Limits`, the `USE_CLIENT_DEFAULT` sentinel."""
+
+from __future__ import annotations
+
+import typing
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "DEFAULT_MAX_REDIRECTS",
+    "DEFAULT_TIMEOUT_CONFIG",
+    "USE_CLIENT_DEFAULT",
+    "Limits",
+    "Timeout",
+    "UseClientDefault",
+]
+
+
+class UseClientDefault:
+    """Marks an argument left to the client's setting (distinct from None, which means 'no limit')."""
+
+    def __repr__(self) -> str:
+        return "USE_CLIENT_DEFAULT"
+
+
+USE_CLIENT_DEFAULT = UseClientDefault()
+
+_Unset: typing.Any = object()
+
+TimeoutTypes = typing.Union[
+    float,
+    None,
+    tuple[typing.Optional[float], typing.Optional[float], typing.Optional[float], typing.Optional[float]],
+    "Timeout",
+]
+
+
+def _seconds(value: object, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} timeout must be a number or None, not {type(value).__name__}")
+    if value < 0 or value != value:
+        raise ValueError(f"{name} timeout must be a non-negative number, not {value!r}")
+    return float(value)
+
+
+class Timeout:
+    """httpx's four timeouts. `read` bounds each read from the socket, not the whole response.
+
+    Timeout(10.0), Timeout(None), Timeout(10.0, connect=5.0), Timeout(connect=5, read=10, write=10, pool=5)
+    """
+
+    __slots__ = ("connect", "read", "write", "pool", "_tuple")
+
+    def __init__(
+        self,
+        timeout: TimeoutTypes | UseClientDefault = _Unset,
+        *,
+        connect: float | None | typing.Any = _Unset,
+        read: float | None | typing.Any = _Unset,
+        write: float | None | typing.Any = _Unset,
+        pool: float | None | typing.Any = _Unset,
+    ) -> None:
+        if isinstance(timeout, Timeout):
+            if not (connect is _Unset and read is _Unset and write is _Unset and pool is _Unset):
+                raise ValueError("Timeout(timeout=Timeout(...)) takes no other arguments")
+            values = (timeout.connect, timeout.read, timeout.write, timeout.pool)
+        elif isinstance(timeout, tuple):
+            if len(timeout) != 4:
+                raise ValueError("a timeout tuple must have four items: (connect, read, write, pool)")
+            values = timeout
+        elif timeout is _Unset:
+            if _Unset in (connect, read, write, pool):
+                raise ValueError(
+                    "Timeout needs either a default, e.g. Timeout(5.0), or all four values set"
+                )
+            values = (connect, read, write, pool)
+        else:
+            default = _seconds(timeout, "default")
+            values = tuple(default if v is _Unset else v for v in (connect, read, write, pool))
+        self.connect = _seconds(values[0], "connect")
+        self.read = _seconds(values[1], "read")
+        self.write = _seconds(values[2], "write")
+        self.pool = _seconds(values[3], "pool")
+        self._tuple = (self.connect, self.read, self.write, self.pool)
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {"connect": self.connect, "read": self.read, "write": self.write, "pool": self.pool}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Timeout) and self._tuple == other._tuple
+
+    def __hash__(self) -> int:
+        return hash(self._tuple)
+
+    def __repr__(self) -> str:
+        c, r, w, p = self._tuple
+        if c == r == w == p:
+            return f"Timeout(timeout={c})"
+        return f"Timeout(connect={c}, read={r}, write={w}, pool={p})"
+
+
+class Limits:
+    """Connection pool limits: total connections, idle connections kept, idle expiry in seconds."""
+
+    __slots__ = ("max_connections", "max_keepalive_connections", "keepalive_expiry")
+
+    def __init__(
+        self,
+        *,
+        max_connections: int | None = None,
+        max_keepalive_connections: int | None = None,
+        keepalive_expiry: float | None = 5.0,
+    ) -> None:
+        for name, value in (
+            ("max_connections", max_connections),
+            ("max_keepalive_connections", max_keepalive_connections),
+        ):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ValueError(f"{name} must be a non-negative int or None, not {value!r}")
+        if max_connections == 0:
+            raise ValueError("max_connections must be at least 1")
+        self.max_connections = max_connections
+        self.max_keepalive_connections = max_keepalive_connections
+        self.keepalive_expiry = _seconds(keepalive_expiry, "keepalive_expiry")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Limits) and (
+            self.max_connections,
+            self.max_keepalive_connections,
+            self.keepalive_expiry,
+        ) == (other.max_connections, other.max_keepalive_connections, other.keepalive_expiry)
+
+    def __repr__(self) -> str:
+        return (
+            f"Limits(max_connections={self.max_connections}, "
+            f"max_keepalive_connections={self.max_keepalive_connections}, "
+            f"keepalive_expiry={self.keepalive_expiry})"
+        )
+
+
+DEFAULT_TIMEOUT_CONFIG = Timeout(timeout=5.0)
+DEFAULT_LIMITS = Limits(max_connections=100, max_keepalive_connections=20)
+DEFAULT_MAX_REDIRECTS = 20

@@ -1,0 +1,167 @@
+"""`Headers`: case-insensitive, multi-valued, order-preserving, as httpx's."""
+
+from __future__ import annotations
+
+import typing
+
+__all__ = ["Headers", "HeaderTypes"]
+
+HeaderTypes = typing.Union[
+    "Headers",
+    typing.Mapping[str, str],
+    typing.Mapping[bytes, bytes],
+    typing.Sequence[typing.Tuple[str, str]],
+    typing.Sequence[typing.Tuple[bytes, bytes]],
+]
+
+
+def _encode(value: str | bytes, what: str) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        # Non-ASCII str values are sent as UTF-8 (never dropped); the engine rejects CR, LF and NUL.
+        return value.encode("utf-8")
+    raise TypeError(f"Header {what} must be str or bytes, not {type(value)}")
+
+
+class Headers(typing.MutableMapping[str, str]):
+    """HTTP headers. Keys compare case-insensitively; `headers["a"]` joins repeated values with ", "."""
+
+    __slots__ = ("_list", "_encoding")
+
+    def __init__(self, headers: HeaderTypes | None = None, encoding: str | None = None) -> None:
+        self._list: list[tuple[bytes, bytes]] = []
+        self._encoding = encoding
+        if headers is None:
+            return
+        if isinstance(headers, Headers):
+            self._list = list(headers._list)
+            return
+        items = headers.items() if isinstance(headers, typing.Mapping) else headers
+        for k, v in items:
+            self._list.append((_encode(k, "name"), _encode(v, "value")))
+
+    @classmethod
+    def _from_raw(cls, raw: list[tuple[bytes, bytes]]) -> Headers:
+        """Adopts a list from the engine as is (no copy, no re-validation)."""
+        h = cls.__new__(cls)
+        h._list = raw
+        h._encoding = None
+        return h
+
+    @property
+    def encoding(self) -> str:
+        """The codec that decodes every value: ascii, else utf-8, else iso-8859-1."""
+        if self._encoding is None:
+            for codec in ("ascii", "utf-8"):
+                try:
+                    for k, v in self._list:
+                        k.decode(codec)
+                        v.decode(codec)
+                except UnicodeDecodeError:
+                    continue
+                self._encoding = codec
+                break
+            else:
+                self._encoding = "iso-8859-1"
+        return self._encoding
+
+    @encoding.setter
+    def encoding(self, value: str) -> None:
+        self._encoding = value
+
+    @property
+    def raw(self) -> list[tuple[bytes, bytes]]:
+        return list(self._list)
+
+    def keys(self) -> typing.KeysView[str]:
+        enc = self.encoding
+        return {k.decode(enc).lower(): None for k, _ in self._list}.keys()
+
+    def values(self) -> typing.ValuesView[str]:
+        return {k: self[k] for k in self.keys()}.values()
+
+    def items(self) -> typing.ItemsView[str, str]:
+        return {k: self[k] for k in self.keys()}.items()
+
+    def multi_items(self) -> list[tuple[str, str]]:
+        enc = self.encoding
+        return [(k.decode(enc).lower(), v.decode(enc)) for k, v in self._list]
+
+    def get(self, key: str, default: typing.Any = None) -> typing.Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def get_list(self, key: str, split_commas: bool = False) -> list[str]:
+        lk = key.lower().encode(self.encoding)
+        enc = self.encoding
+        values = [v.decode(enc) for k, v in self._list if k.lower() == lk]
+        if not split_commas:
+            return values
+        return [item.strip() for value in values for item in value.split(",")]
+
+    def update(self, headers: typing.Any = None, **kwargs: typing.Any) -> None:  # type: ignore[override]
+        other = Headers(headers)
+        for key in other.keys():
+            if key in self:
+                del self[key]
+        self._list.extend(other._list)
+
+    def copy(self) -> Headers:
+        return Headers(self, encoding=self._encoding)
+
+    def __getitem__(self, key: str) -> str:
+        lk = key.lower().encode(self.encoding) if isinstance(key, str) else key.lower()
+        values = [v for k, v in self._list if k.lower() == lk]
+        if not values:
+            raise KeyError(key)
+        return ", ".join(v.decode(self.encoding) for v in values)
+
+    def __setitem__(self, key: str, value: str) -> None:
+        raw_key = _encode(key, "name")
+        raw_value = _encode(value, "value")
+        lk = raw_key.lower()
+        positions = [i for i, (k, _) in enumerate(self._list) if k.lower() == lk]
+        for i in reversed(positions[1:]):
+            del self._list[i]
+        if positions:
+            self._list[positions[0]] = (raw_key, raw_value)
+        else:
+            self._list.append((raw_key, raw_value))
+
+    def __delitem__(self, key: str) -> None:
+        lk = key.lower().encode(self.encoding)
+        kept = [(k, v) for k, v in self._list if k.lower() != lk]
+        if len(kept) == len(self._list):
+            raise KeyError(key)
+        self._list = kept
+
+    def __contains__(self, key: typing.Any) -> bool:
+        if not isinstance(key, str):
+            return False
+        lk = key.lower().encode(self.encoding)
+        return any(k.lower() == lk for k, _ in self._list)
+
+    def __iter__(self) -> typing.Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def __eq__(self, other: object) -> bool:
+        try:
+            other_headers = Headers(other)  # type: ignore[arg-type]
+        except (ValueError, TypeError):
+            return False
+        mine = sorted((k.lower(), v) for k, v in self._list)
+        theirs = sorted((k.lower(), v) for k, v in other_headers._list)
+        return mine == theirs
+
+    def __repr__(self) -> str:
+        items = self.multi_items()
+        as_dict = dict(items)
+        if len(as_dict) == len(items):
+            return f"Headers({as_dict!r})"
+        return f"Headers({items!r})"

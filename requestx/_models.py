@@ -1,0 +1,556 @@
+"""`Request` and `Response`, shaped as httpx's. Response bodies come from the engine as bytes or as
+a `BodyStream` whose chunks are read without a thread hop when already buffered."""
+
+from __future__ import annotations
+
+import codecs
+import datetime
+import time
+import typing
+
+from . import _bridge
+from ._content import RequestContent, encode_request
+from ._exceptions import HTTPStatusError, ResponseNotRead, StreamClosed, StreamConsumed
+from ._headers import Headers, HeaderTypes
+from ._requestx import BodyStream, json_loads
+from ._status_codes import codes
+from ._urls import URL, QueryParamTypes
+
+__all__ = ["Request", "Response"]
+
+_REDIRECT_CODES = frozenset((301, 302, 303, 307, 308))
+
+
+class Request:
+    """An HTTP request: method, URL, headers and a body of bytes."""
+
+    __slots__ = ("method", "url", "headers", "_content", "extensions")
+
+    def __init__(
+        self,
+        method: str | bytes,
+        url: URL | str,
+        *,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        content: RequestContent | None = None,
+        data: typing.Any = None,
+        json: typing.Any = None,
+        extensions: dict[str, typing.Any] | None = None,
+    ) -> None:
+        self.method = method.decode("ascii").upper() if isinstance(method, bytes) else method.upper()
+        self.url = URL(url) if params is None else URL(url, params=params)
+        self.headers = Headers(headers)
+        self.extensions = {} if extensions is None else extensions
+        body, content_type = encode_request(content, data, json)
+        self._content = body
+        if body is not None:
+            if content_type is not None and "content-type" not in self.headers:
+                self.headers["Content-Type"] = content_type
+            self.headers["Content-Length"] = str(len(body))
+
+    @classmethod
+    def _build(
+        cls, method: str, url: URL, headers: Headers, body: bytes | None, extensions: dict[str, typing.Any]
+    ) -> Request:
+        """The client's path: parts already merged and encoded, adopted without copies."""
+        self = cls.__new__(cls)
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self._content = body
+        self.extensions = extensions
+        return self
+
+    @property
+    def content(self) -> bytes:
+        if self._content is None:
+            return b""
+        return self._content
+
+    def read(self) -> bytes:
+        return self.content
+
+    async def aread(self) -> bytes:
+        return self.content
+
+    def __repr__(self) -> str:
+        return f"<Request({self.method!r}, {str(self.url)!r})>"
+
+
+def _charset(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    for param in content_type.split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            value = value.strip().strip("'\"")
+            try:
+                return codecs.lookup(value).name
+            except LookupError:
+                return None
+    return None
+
+
+class Response:
+    """An HTTP response. `content`, `text` and `json()` need the body read (always so unless streamed)."""
+
+    __slots__ = (
+        "status_code",
+        "http_version",
+        "_raw_headers",
+        "_headers",
+        "_content",
+        "_stream",
+        "_request",
+        "_url",
+        "history",
+        "default_encoding",
+        "_encoding",
+        "_text",
+        "is_closed",
+        "is_stream_consumed",
+        "_elapsed",
+        "_started",
+        "_num_bytes_downloaded",
+        "extensions",
+        "_on_close",
+        "next_request",
+        "__weakref__",
+    )
+
+    def __init__(
+        self,
+        status_code: int,
+        *,
+        headers: HeaderTypes | None = None,
+        content: bytes | str | None = None,
+        text: str | None = None,
+        html: str | None = None,
+        json: typing.Any = None,
+        request: Request | None = None,
+        extensions: dict[str, typing.Any] | None = None,
+        history: list[Response] | None = None,
+        default_encoding: str | typing.Callable[[bytes], str] = "utf-8",
+    ) -> None:
+        self.status_code = status_code
+        self.http_version = "HTTP/1.1"
+        self._headers: Headers | None = Headers(headers)
+        self._raw_headers: list[tuple[bytes, bytes]] = []
+        self._request = request
+        self._url: str | None = None
+        self.history = [] if history is None else list(history)
+        self.default_encoding = default_encoding
+        self._encoding: str | None = None
+        self._text: str | None = None
+        self._stream: BodyStream | None = None
+        self._elapsed: float | None = None
+        self._started = 0.0
+        self._on_close: typing.Any = None
+        self.next_request: Request | None = None
+        self.extensions = {} if extensions is None else extensions
+        body, content_type = None, None
+        if text is not None:
+            body, content_type = text.encode("utf-8"), "text/plain; charset=utf-8"
+        elif html is not None:
+            body, content_type = html.encode("utf-8"), "text/html; charset=utf-8"
+        elif json is not None:
+            body, content_type = encode_request(json=json)
+        elif content is not None:
+            body, _ = encode_request(content=content)
+        self._content = b"" if body is None else body
+        if body is not None:
+            if content_type is not None and "content-type" not in self._headers:
+                self._headers["Content-Type"] = content_type
+            if "content-length" not in self._headers and "transfer-encoding" not in self._headers:
+                self._headers["Content-Length"] = str(len(body))
+        self._num_bytes_downloaded = len(self._content)
+        self.is_closed = True
+        self.is_stream_consumed = True
+
+    @classmethod
+    def _from_engine(
+        cls,
+        raw: tuple[int, str, list[tuple[bytes, bytes]], typing.Any, str],
+        request: Request,
+        default_encoding: str | typing.Callable[[bytes], str],
+        started: float,
+    ) -> Response:
+        """The hot path: adopts the engine's tuple without copying or re-validating anything."""
+        self = cls.__new__(cls)
+        self.status_code, self.http_version, self._raw_headers, body, self._url = raw
+        self._headers = None
+        self._request = request
+        self.history = []
+        self.default_encoding = default_encoding
+        self._encoding = None
+        self._text = None
+        self._started = started
+        self._on_close = None
+        self.next_request = None
+        self.extensions = {"http_version": self.http_version.encode("ascii")}
+        if type(body) is bytes:
+            self._elapsed = time.perf_counter() - started
+            self._content = body
+            self._stream = None
+            self._num_bytes_downloaded = len(body)
+            self.is_closed = True
+            self.is_stream_consumed = True
+        else:
+            self._elapsed = None
+            self._content = None
+            self._stream = body
+            self._num_bytes_downloaded = 0
+            self.is_closed = False
+            self.is_stream_consumed = False
+        return self
+
+    # --- metadata -------------------------------------------------------------------------------
+
+    @property
+    def headers(self) -> Headers:
+        if self._headers is None:
+            self._headers = Headers._from_raw(self._raw_headers)
+        return self._headers
+
+    @headers.setter
+    def headers(self, value: HeaderTypes) -> None:
+        self._headers = Headers(value)
+
+    @property
+    def request(self) -> Request:
+        if self._request is None:
+            raise RuntimeError("The request instance has not been set on this response.")
+        return self._request
+
+    @request.setter
+    def request(self, value: Request) -> None:
+        self._request = value
+
+    @property
+    def url(self) -> URL:
+        if self._url is not None:
+            return URL(self._url)
+        return self.request.url
+
+    @property
+    def reason_phrase(self) -> str:
+        return codes.get_reason_phrase(self.status_code)
+
+    @property
+    def elapsed(self) -> datetime.timedelta:
+        """Time from sending the request until the body was read or the response closed."""
+        if self._elapsed is None:
+            raise RuntimeError("'.elapsed' may only be accessed after the response has been read or closed.")
+        return datetime.timedelta(seconds=self._elapsed)
+
+    @elapsed.setter
+    def elapsed(self, value: datetime.timedelta) -> None:
+        self._elapsed = value.total_seconds()
+
+    @property
+    def num_bytes_downloaded(self) -> int:
+        return self._num_bytes_downloaded
+
+    @property
+    def is_informational(self) -> bool:
+        return 100 <= self.status_code <= 199
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code <= 299
+
+    @property
+    def is_redirect(self) -> bool:
+        return self.status_code in _REDIRECT_CODES and "location" in self.headers
+
+    @property
+    def has_redirect_location(self) -> bool:
+        return self.is_redirect
+
+    @property
+    def is_client_error(self) -> bool:
+        return 400 <= self.status_code <= 499
+
+    @property
+    def is_server_error(self) -> bool:
+        return 500 <= self.status_code <= 599
+
+    @property
+    def is_error(self) -> bool:
+        return 400 <= self.status_code <= 599
+
+    def raise_for_status(self) -> Response:
+        """Raises `HTTPStatusError` for 4xx/5xx (and unfollowed 1xx/3xx), else returns self."""
+        request = self._request
+        if request is None:
+            raise RuntimeError("Cannot call `raise_for_status` as the request instance has not been set on this response.")
+        if self.is_success:
+            return self
+        if self.is_redirect:
+            message = (
+                "{error_type} '{0.status_code} {0.reason_phrase}' for url '{0.url}'\n"
+                "Redirect location: '{0.headers[location]}'\n"
+            )
+        else:
+            message = "{error_type} '{0.status_code} {0.reason_phrase}' for url '{0.url}'\n"
+        message += "For more information check: https://developer.mozilla.org/en-US/docs/Web/HTTP/Status/{0.status_code}"
+        error_type = {1: "Informational response", 3: "Redirect response", 4: "Client error", 5: "Server error"}.get(
+            self.status_code // 100, "Invalid status code"
+        )
+        raise HTTPStatusError(message.format(self, error_type=error_type), request=request, response=self)
+
+    # --- body -----------------------------------------------------------------------------------
+
+    @property
+    def content(self) -> bytes:
+        if self._content is None:
+            raise ResponseNotRead()
+        return self._content
+
+    @property
+    def charset_encoding(self) -> str | None:
+        return _charset(self.headers.get("content-type"))
+
+    @property
+    def encoding(self) -> str | None:
+        """The charset of Content-Type, else `default_encoding` (a name, or a function of the body)."""
+        if self._encoding is None:
+            encoding = self.charset_encoding
+            if encoding is None:
+                default = self.default_encoding
+                encoding = default if isinstance(default, str) else default(self.content)
+            self._encoding = encoding
+        return self._encoding
+
+    @encoding.setter
+    def encoding(self, value: str) -> None:
+        if self._text is not None:
+            raise ValueError("Setting encoding after `text` has been accessed is not allowed.")
+        self._encoding = value
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            content = self.content
+            self._text = content.decode(self.encoding or "utf-8", errors="replace") if content else ""
+        return self._text
+
+    def json(self, **kwargs: typing.Any) -> typing.Any:
+        """Decodes the body as JSON; UTF-8 bodies are decoded by the engine straight to objects."""
+        content = self.content
+        if not kwargs:
+            try:
+                return json_loads(content)
+            except ValueError:
+                pass  # BOMs, UTF-16/32, NaN: let the standard library decide, with its own error
+        import json as jsonlib
+
+        return jsonlib.loads(content, **kwargs)
+
+    @property
+    def links(self) -> dict[str | None, dict[str, str]]:
+        header = self.headers.get("link")
+        if not header:
+            return {}
+        links: dict[str | None, dict[str, str]] = {}
+        for value in header.split(","):
+            url, _, params = value.partition(";")
+            link = {"url": url.strip(" <>'\"")}
+            for param in params.split(";"):
+                key, _, val = param.partition("=")
+                if key.strip():
+                    link[key.strip(" '\"")] = val.strip(" '\"")
+            links[link.get("rel") or link.get("url")] = link
+        return links
+
+
+    # --- streaming ------------------------------------------------------------------------------
+
+    def _begin_stream(self) -> BodyStream:
+        if self.is_stream_consumed:
+            raise StreamConsumed()
+        if self.is_closed or self._stream is None:
+            raise StreamClosed()
+        self.is_stream_consumed = True
+        return self._stream
+
+    def read(self) -> bytes:
+        if self._content is None:
+            self._content = b"".join(self.iter_raw())
+        return self._content
+
+    async def aread(self) -> bytes:
+        if self._content is None:
+            self._content = b"".join([chunk async for chunk in self.aiter_raw()])
+        return self._content
+
+    def iter_raw(self, chunk_size: int | None = None) -> typing.Iterator[bytes]:
+        """Body chunks as they arrive (the engine has already undone Content-Encoding)."""
+        if self._content is not None and self._stream is None:
+            yield from _rechunk([self._content], chunk_size)
+            return
+        stream = self._begin_stream()
+        try:
+            yield from _rechunk(self._counted(iter(stream.next_blocking, b"")), chunk_size)
+        finally:
+            self.close()
+
+    def _counted(self, chunks: typing.Iterator[bytes]) -> typing.Iterator[bytes]:
+        for chunk in chunks:
+            self._num_bytes_downloaded += len(chunk)
+            yield chunk
+
+    iter_bytes = iter_raw
+
+    def iter_text(self, chunk_size: int | None = None) -> typing.Iterator[str]:
+        decoder = codecs.getincrementaldecoder(self.encoding or "utf-8")(errors="replace")
+        for chunk in self.iter_bytes(chunk_size):
+            text = decoder.decode(chunk)
+            if text:
+                yield text
+        text = decoder.decode(b"", final=True)
+        if text:
+            yield text
+
+    def iter_lines(self) -> typing.Iterator[str]:
+        splitter = _LineSplitter()
+        for text in self.iter_text():
+            yield from splitter.feed(text)
+        yield from splitter.flush()
+
+    async def aiter_raw(self, chunk_size: int | None = None) -> typing.AsyncIterator[bytes]:
+        if self._content is not None and self._stream is None:
+            for chunk in _rechunk([self._content], chunk_size):
+                yield chunk
+            return
+        stream = self._begin_stream()
+        pending = b""
+        try:
+            while True:
+                chunk = stream.next_nowait()
+                if chunk is None:
+                    chunk = await _bridge.wait(stream.submit_next)
+                if not chunk:
+                    break
+                self._num_bytes_downloaded += len(chunk)
+                if chunk_size is None:
+                    yield chunk
+                    continue
+                pending += chunk
+                while len(pending) >= chunk_size:
+                    yield pending[:chunk_size]
+                    pending = pending[chunk_size:]
+            if pending:
+                yield pending
+        finally:
+            await self.aclose()
+
+    aiter_bytes = aiter_raw
+
+    async def aiter_text(self, chunk_size: int | None = None) -> typing.AsyncIterator[str]:
+        decoder = codecs.getincrementaldecoder(self.encoding or "utf-8")(errors="replace")
+        async for chunk in self.aiter_bytes(chunk_size):
+            text = decoder.decode(chunk)
+            if text:
+                yield text
+        text = decoder.decode(b"", final=True)
+        if text:
+            yield text
+
+    async def aiter_lines(self) -> typing.AsyncIterator[str]:
+        splitter = _LineSplitter()
+        async for text in self.aiter_text():
+            for line in splitter.feed(text):
+                yield line
+        for line in splitter.flush():
+            yield line
+
+    def close(self) -> None:
+        """Stops the body transfer (its connection is closed if the body was not fully read)."""
+        if not self.is_closed:
+            self.is_closed = True
+            if self._stream is not None:
+                self._stream.close()
+            self._set_elapsed()
+            if self._on_close is not None:
+                self._on_close(self)
+
+    async def aclose(self) -> None:
+        self.close()
+
+    def _set_elapsed(self) -> None:
+        if self._elapsed is None and self._started:
+            self._elapsed = time.perf_counter() - self._started
+
+    def __repr__(self) -> str:
+        return f"<Response [{self.status_code} {self.reason_phrase}]>"
+
+    def __enter__(self) -> Response:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        stream = getattr(self, "_stream", None)
+        if stream is not None and not getattr(self, "is_closed", True):
+            stream.close()
+
+
+def _rechunk(chunks: typing.Iterable[bytes], chunk_size: int | None) -> typing.Iterator[bytes]:
+    if chunk_size is None:
+        for chunk in chunks:
+            if chunk:
+                yield chunk
+        return
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        while len(pending) >= chunk_size:
+            yield pending[:chunk_size]
+            pending = pending[chunk_size:]
+    if pending:
+        yield pending
+
+
+class _LineSplitter:
+    """Splits text on \\n, \\r\\n and \\r, including separators split across chunks."""
+
+    __slots__ = ("_buffer", "_trailing_cr")
+
+    def __init__(self) -> None:
+        self._buffer: list[str] = []
+        self._trailing_cr = False
+
+    def feed(self, text: str) -> list[str]:
+        if self._trailing_cr:
+            text = "\r" + text
+            self._trailing_cr = False
+        if text.endswith("\r"):
+            self._trailing_cr = True
+            text = text[:-1]
+        if not text:
+            return []
+        lines = text.splitlines()
+        if not lines:
+            return []
+        trailing = text[-1] not in "\n\r"
+        if len(lines) == 1 and trailing:
+            self._buffer.append(lines[0])
+            return []
+        if self._buffer:
+            lines[0] = "".join(self._buffer) + lines[0]
+            self._buffer = []
+        if trailing:
+            self._buffer.append(lines.pop())
+        return lines
+
+    def flush(self) -> list[str]:
+        if not self._buffer and not self._trailing_cr:
+            return []
+        line = "".join(self._buffer)
+        self._buffer = []
+        self._trailing_cr = False
+        return [line]
+

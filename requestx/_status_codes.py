@@ -1,0 +1,50 @@
+"""`codes`: HTTP status codes as an IntEnum with httpx's helpers."""
+
+from __future__ import annotations
+
+import enum
+from http import HTTPStatus
+
+__all__ = ["codes"]
+
+
+class _Codes(enum.IntEnum):
+    @classmethod
+    def get_reason_phrase(cls, value: int) -> str:
+        try:
+            return HTTPStatus(value).phrase
+        except ValueError:
+            return ""
+
+    @classmethod
+    def is_informational(cls, value: int) -> bool:
+        return 100 <= value <= 199
+
+    @classmethod
+    def is_success(cls, value: int) -> bool:
+        return 200 <= value <= 299
+
+    @classmethod
+    def is_redirect(cls, value: int) -> bool:
+        return 300 <= value <= 399
+
+    @classmethod
+    def is_client_error(cls, value: int) -> bool:
+        return 400 <= value <= 499
+
+    @classmethod
+    def is_server_error(cls, value: int) -> bool:
+        return 500 <= value <= 599
+
+    @classmethod
+    def is_error(cls, value: int) -> bool:
+        return 400 <= value <= 599
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+# Upper-case names as in http.HTTPStatus, plus httpx's lower-case aliases (codes.ok, codes.not_found).
+_members = {s.name: s.value for s in HTTPStatus}
+_members.update({s.name.lower(): s.value for s in HTTPStatus})
+codes = _Codes("codes", _members)  # type: ignore[misc]

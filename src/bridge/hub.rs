@@ -1,0 +1,91 @@
+//! One Hub per waiting event loop: a lock-free queue of completed operation ids and an eventfd.
+//!
+//! The producer (a tokio thread, no GIL) pushes an id and writes the eventfd only when it flips
+//! `armed` from false to true, so a burst of completions costs the loop one wake-up.
+//! NOTE: measured in a Python model on 2 cores: one wake-up per completion costs 4-9 µs on stock
+//! asyncio, one per batch ~1.1 µs (engine.md).
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crossbeam_queue::SegQueue;
+use pyo3::exceptions::PyOSError;
+use pyo3::prelude::*;
+
+pub(crate) struct HubInner {
+    queue: SegQueue<u64>,
+    armed: AtomicBool,
+    efd: OwnedFd,
+}
+
+impl HubInner {
+    /// Called from tokio threads: never touches Python.
+    pub(crate) fn push(&self, id: u64) {
+        self.queue.push(id);
+        if !self.armed.swap(true, Ordering::AcqRel) {
+            let one: u64 = 1;
+            // SAFETY: writing 8 bytes from a valid u64 to an fd this struct owns. A failed write
+            // (counter overflow) cannot happen with a counter reset on every drain.
+            unsafe {
+                libc::write(
+                    self.efd.as_raw_fd(),
+                    (&one as *const u64).cast(),
+                    std::mem::size_of::<u64>(),
+                )
+            };
+        }
+    }
+}
+
+/// The Python face of a hub: `fileno()` for the loop's reader, `drain()` for the ids now complete.
+#[pyclass(frozen, module = "requestx._requestx")]
+pub(crate) struct Hub {
+    pub(crate) inner: Arc<HubInner>,
+}
+
+#[pymethods]
+impl Hub {
+    #[new]
+    fn new() -> PyResult<Self> {
+        // SAFETY: eventfd has no memory preconditions; the result is checked before use.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(PyOSError::new_err(std::io::Error::last_os_error().to_string()));
+        }
+        Ok(Self {
+            inner: Arc::new(HubInner {
+                queue: SegQueue::new(),
+                armed: AtomicBool::new(false),
+                // SAFETY: fd is a fresh descriptor owned by nobody else.
+                efd: unsafe { OwnedFd::from_raw_fd(fd) },
+            }),
+        })
+    }
+
+    /// The eventfd to register with `loop.add_reader` or `trio.lowlevel.wait_readable`.
+    fn fileno(&self) -> RawFd {
+        self.inner.efd.as_raw_fd()
+    }
+
+    /// Ids of the operations completed since the last drain. Clears `armed` before popping, so a
+    /// completion racing with the drain either is popped now or writes the eventfd again.
+    fn drain(&self) -> Vec<u64> {
+        let inner = &self.inner;
+        inner.armed.store(false, Ordering::SeqCst);
+        let mut counter: u64 = 0;
+        // SAFETY: reading 8 bytes into a valid u64 from a non-blocking fd we own; EAGAIN is fine.
+        unsafe {
+            libc::read(
+                inner.efd.as_raw_fd(),
+                (&mut counter as *mut u64).cast(),
+                std::mem::size_of::<u64>(),
+            )
+        };
+        let mut ids = Vec::with_capacity(inner.queue.len());
+        while let Some(id) = inner.queue.pop() {
+            ids.push(id);
+        }
+        ids
+    }
+}

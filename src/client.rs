@@ -1,0 +1,281 @@
+//! `ClientCore`: one reqwest client (its connection pool) per Python client, rebuilt after fork.
+//!
+//! The Python `Client` and `AsyncClient` are thin faces over this one core; it owns the pool, the
+//! connection limit and the cancellation token that closing the client fires.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::bridge::hub::Hub;
+use crate::bridge::op::{wait_blocking, Op};
+use crate::bridge::slot::{Slot, Waiter};
+use crate::error::{ErrorKind, RxError};
+use crate::request::{self, TimeoutArgs, Timeouts};
+use crate::response::{outcome_into_py, Payload};
+use crate::runtime::{self, Job};
+
+static OP_IDS: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) fn next_op_id() -> u64 {
+    OP_IDS.fetch_add(1, Ordering::Relaxed)
+}
+
+pub(crate) fn closed_error() -> RxError {
+    RxError::new(ErrorKind::ReadError, "the client was closed while the request was in flight")
+}
+
+/// Settings fixed at construction, kept to rebuild the reqwest client in a forked child.
+#[derive(Clone)]
+struct Config {
+    http1: bool,
+    http2: bool,
+    verify: Verify,
+    max_connections: Option<usize>,
+    max_keepalive: Option<usize>,
+    keepalive_expiry: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    proxy: Option<String>,
+    trust_env: bool,
+}
+
+#[derive(Clone)]
+enum Verify {
+    Off,
+    System,
+    Bundle(Vec<reqwest::Certificate>),
+}
+
+/// What one fork generation uses: the reqwest client and the connection-limit semaphore.
+#[derive(Clone)]
+struct Live {
+    generation: u64,
+    client: reqwest::Client,
+    permits: Option<Arc<Semaphore>>,
+}
+
+fn tls_provider() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        // ring needs no C toolchain beyond cc; it is installed once per process for reqwest.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+impl Config {
+    fn build(&self, generation: u64) -> Result<Live, RxError> {
+        tls_provider();
+        let mut b = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .pool_max_idle_per_host(self.max_keepalive.unwrap_or(usize::MAX))
+            .pool_idle_timeout(self.keepalive_expiry)
+            .tcp_nodelay(true);
+        if let Some(t) = self.connect_timeout {
+            b = b.connect_timeout(t);
+        }
+        b = match (self.http1, self.http2) {
+            (false, true) => b.http2_prior_knowledge(),
+            (true, false) => b.http1_only(),
+            _ => b,
+        };
+        b = match &self.verify {
+            Verify::Off => b.tls_danger_accept_invalid_certs(true),
+            Verify::System => b,
+            Verify::Bundle(certs) => b.tls_certs_only(certs.iter().cloned()),
+        };
+        if let Some(proxy) = &self.proxy {
+            let proxy = reqwest::Proxy::all(proxy.as_str())
+                .map_err(|e| RxError::new(ErrorKind::ProxyError, format!("invalid proxy URL: {e}")))?;
+            b = b.proxy(proxy);
+        } else if !self.trust_env {
+            b = b.no_proxy();
+        }
+        let client = b.build().map_err(|e| RxError::from_reqwest(&e))?;
+        Ok(Live {
+            generation,
+            client,
+            permits: self.max_connections.map(|n| Arc::new(Semaphore::new(n))),
+        })
+    }
+}
+
+fn load_bundle(path: &str) -> PyResult<Vec<reqwest::Certificate>> {
+    let pem = std::fs::read(path)
+        .map_err(|e| PyOSError::new_err(format!("could not read CA bundle {path:?}: {e}")))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| PyValueError::new_err(format!("invalid CA bundle {path:?}: {e}")))?;
+    if certs.is_empty() {
+        return Err(PyValueError::new_err(format!("no certificate in CA bundle {path:?}")));
+    }
+    Ok(certs)
+}
+
+#[pyclass(frozen, module = "requestx._requestx")]
+pub(crate) struct ClientCore {
+    config: Config,
+    live: Mutex<Live>,
+    closed: CancellationToken,
+}
+
+impl ClientCore {
+    /// The reqwest client of this fork generation; a forked child never reuses the parent's sockets.
+    fn live(&self) -> Result<Live, RxError> {
+        let generation = runtime::generation();
+        let mut live = self.live.lock();
+        if live.generation != generation {
+            *live = self.config.build(generation)?;
+        }
+        Ok(live.clone())
+    }
+
+    fn submit(
+        &self,
+        py: Python<'_>,
+        request: reqwest::Request,
+        timeouts: Timeouts,
+        stream: bool,
+        waiter: Waiter,
+    ) -> PyResult<Arc<Slot>> {
+        let live = self.live().map_err(|e| e.into_pyerr(py))?;
+        let slot = Slot::new(waiter);
+        let done = slot.clone();
+        let closed = self.closed.clone();
+        let task = Box::pin(async move {
+            let work = request::execute(
+                live.client,
+                live.permits,
+                request,
+                timeouts,
+                stream,
+                closed.clone(),
+            );
+            let outcome = tokio::select! {
+                biased;
+                _ = closed.cancelled() => Err(closed_error()),
+                r = work => r,
+            };
+            done.complete(outcome.map(|r| Payload::Response(Box::new(r))));
+        });
+        runtime::engine().submit(Job {
+            task,
+            slot: slot.clone(),
+        });
+        Ok(slot)
+    }
+}
+
+#[pymethods]
+impl ClientCore {
+    #[new]
+    #[pyo3(signature = (*, http1, http2, verify, max_connections, max_keepalive, keepalive_expiry,
+                        connect_timeout, proxy, trust_env))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        http1: bool,
+        http2: bool,
+        verify: Option<String>,
+        max_connections: Option<usize>,
+        max_keepalive: Option<usize>,
+        keepalive_expiry: Option<f64>,
+        connect_timeout: Option<f64>,
+        proxy: Option<String>,
+        trust_env: bool,
+    ) -> PyResult<Self> {
+        if !http1 && !http2 {
+            return Err(PyValueError::new_err("at least one of http1 or http2 must be enabled"));
+        }
+        let verify = match verify.as_deref() {
+            None => Verify::Off,
+            Some("") => Verify::System,
+            Some(path) => Verify::Bundle(load_bundle(path)?),
+        };
+        let secs = |v: Option<f64>| {
+            v.map(|s| Duration::try_from_secs_f64(s).map_err(|_| PyValueError::new_err(format!("invalid duration: {s}"))))
+                .transpose()
+        };
+        if max_connections == Some(0) {
+            return Err(PyValueError::new_err("max_connections must be at least 1"));
+        }
+        let config = Config {
+            http1,
+            http2,
+            verify,
+            max_connections,
+            max_keepalive,
+            keepalive_expiry: secs(keepalive_expiry)?,
+            connect_timeout: secs(connect_timeout)?,
+            proxy,
+            trust_env,
+        };
+        let live = config.build(runtime::generation()).map_err(|e| e.into_pyerr(py))?;
+        Ok(Self {
+            config,
+            live: Mutex::new(live),
+            closed: CancellationToken::new(),
+        })
+    }
+
+    /// Sends and blocks this thread (GIL released, Ctrl-C honoured) until the response is in.
+    #[pyo3(signature = (method, url, headers, body, timeouts, stream=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn send_blocking(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        url: &str,
+        headers: Vec<(PyBackedBytes, PyBackedBytes)>,
+        body: Option<PyBackedBytes>,
+        timeouts: TimeoutArgs,
+        stream: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let request = request::build(py, method, url, headers, body)?;
+        let timeouts = Timeouts::from_args(timeouts)?;
+        let slot = self.submit(py, request, timeouts, stream, Waiter::Thread)?;
+        let outcome = wait_blocking(py, &slot)?;
+        outcome_into_py(py, outcome)
+    }
+
+    /// Sends and returns at once; `hub` reports the returned Op's id when the response is in.
+    #[pyo3(signature = (hub, method, url, headers, body, timeouts, stream=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn send_async(
+        &self,
+        py: Python<'_>,
+        hub: &Hub,
+        method: &str,
+        url: &str,
+        headers: Vec<(PyBackedBytes, PyBackedBytes)>,
+        body: Option<PyBackedBytes>,
+        timeouts: TimeoutArgs,
+        stream: bool,
+    ) -> PyResult<Op> {
+        let request = request::build(py, method, url, headers, body)?;
+        let timeouts = Timeouts::from_args(timeouts)?;
+        let id = next_op_id();
+        let waiter = Waiter::Hub {
+            hub: hub.inner.clone(),
+            id,
+        };
+        let slot = self.submit(py, request, timeouts, stream, waiter)?;
+        Ok(Op { slot, id })
+    }
+
+    /// Aborts every in-flight request and stream of this client.
+    fn close(&self) {
+        self.closed.cancel();
+    }
+
+    #[getter]
+    fn is_closed(&self) -> bool {
+        self.closed.is_cancelled()
+    }
+}

@@ -1,0 +1,23 @@
+//! The native engine of requestx. This file is only the table of contents.
+
+mod bridge;
+mod client;
+mod error;
+mod json;
+mod request;
+mod response;
+mod runtime;
+mod stream;
+
+use pyo3::prelude::*;
+
+#[pymodule(gil_used = false)]
+fn _requestx(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<client::ClientCore>()?;
+    m.add_class::<bridge::hub::Hub>()?;
+    m.add_class::<bridge::op::Op>()?;
+    m.add_class::<stream::BodyStream>()?;
+    m.add_function(wrap_pyfunction!(json::json_loads, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime::_after_fork_child, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! A request as the engine runs it: validated under the GIL, executed on a tokio task.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, Url};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{local, ErrorKind, RxError};
+use crate::response::{Body, RawResponse};
+use crate::stream::{read_chunk, spawn_pump};
+
+/// httpx's four timeouts, each optional. `read` bounds every read, not the whole response.
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct Timeouts {
+    pub(crate) connect: Option<Duration>,
+    pub(crate) read: Option<Duration>,
+    pub(crate) write: Option<Duration>,
+    pub(crate) pool: Option<Duration>,
+}
+
+pub(crate) type TimeoutArgs = (Option<f64>, Option<f64>, Option<f64>, Option<f64>);
+
+fn seconds(value: Option<f64>) -> PyResult<Option<Duration>> {
+    value
+        .map(|s| {
+            Duration::try_from_secs_f64(s).map_err(|_| {
+                pyo3::exceptions::PyValueError::new_err(format!("invalid timeout: {s}"))
+            })
+        })
+        .transpose()
+}
+
+impl Timeouts {
+    pub(crate) fn from_args(args: TimeoutArgs) -> PyResult<Self> {
+        Ok(Self {
+            connect: seconds(args.0)?,
+            read: seconds(args.1)?,
+            write: seconds(args.2)?,
+            pool: seconds(args.3)?,
+        })
+    }
+
+    /// Bound on sending the request and receiving the response head: connect (whose own timeout
+    /// reqwest reports as a connect timeout), then the longer of write and read.
+    fn head(&self) -> Option<Duration> {
+        let io = match (self.read, self.write) {
+            (Some(r), Some(w)) => Some(r.max(w)),
+            (r, w) => r.or(w),
+        }?;
+        Some(io + self.connect.unwrap_or_default())
+    }
+}
+
+/// Parses and checks method, URL and headers; raises the httpx exception a bad value deserves.
+pub(crate) fn build(
+    py: Python<'_>,
+    method: &str,
+    url: &str,
+    headers: Vec<(PyBackedBytes, PyBackedBytes)>,
+    body: Option<PyBackedBytes>,
+) -> PyResult<reqwest::Request> {
+    let method = Method::from_bytes(method.as_bytes())
+        .map_err(|_| local(py, ErrorKind::LocalProtocolError, format!("Invalid method {method:?}")))?;
+    let url = parse_url(py, url)?;
+    let mut map = HeaderMap::with_capacity(headers.len());
+    for (name, value) in &headers {
+        let name = HeaderName::from_bytes(name).map_err(|_| {
+            local(
+                py,
+                ErrorKind::LocalProtocolError,
+                format!("Illegal header name {:?}", String::from_utf8_lossy(name)),
+            )
+        })?;
+        let value = HeaderValue::from_bytes(value).map_err(|_| {
+            local(
+                py,
+                ErrorKind::LocalProtocolError,
+                format!("Illegal header value {:?}", String::from_utf8_lossy(value)),
+            )
+        })?;
+        map.append(name, value);
+    }
+    let mut request = reqwest::Request::new(method, url);
+    *request.headers_mut() = map;
+    if let Some(body) = body {
+        // Zero-copy: the Python bytes object backs the body until hyper has written it.
+        *request.body_mut() = Some(Bytes::from_owner(body).into());
+    }
+    Ok(request)
+}
+
+fn parse_url(py: Python<'_>, url: &str) -> PyResult<Url> {
+    let parsed = Url::parse(url).map_err(|e| match e {
+        url::ParseError::RelativeUrlWithoutBase => local(
+            py,
+            ErrorKind::UnsupportedProtocol,
+            "Request URL is missing an 'http://' or 'https://' protocol.",
+        ),
+        other => local(py, ErrorKind::InvalidUrl, format!("Invalid URL {url:?}: {other}")),
+    })?;
+    match parsed.scheme() {
+        "http" | "https" => {}
+        scheme => {
+            return Err(local(
+                py,
+                ErrorKind::UnsupportedProtocol,
+                format!("Request URL has an unsupported protocol '{scheme}://'."),
+            ))
+        }
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(local(py, ErrorKind::InvalidUrl, format!("Invalid URL {url:?}: no host")));
+    }
+    Ok(parsed)
+}
+
+async fn acquire(
+    permits: Option<std::sync::Arc<Semaphore>>,
+    limit: Option<Duration>,
+) -> Result<Option<OwnedSemaphorePermit>, RxError> {
+    let Some(permits) = permits else {
+        return Ok(None);
+    };
+    let acquire = permits.acquire_owned();
+    let permit = match limit {
+        Some(limit) => tokio::time::timeout(limit, acquire)
+            .await
+            .map_err(|_| RxError::new(ErrorKind::PoolTimeout, "timed out waiting for a connection from the pool"))?,
+        None => acquire.await,
+    };
+    Ok(Some(permit.expect("the pool semaphore is never closed")))
+}
+
+/// Runs one request to its response head, then buffers the body or hands it to a stream pump.
+pub(crate) async fn execute(
+    client: reqwest::Client,
+    permits: Option<std::sync::Arc<Semaphore>>,
+    request: reqwest::Request,
+    timeouts: Timeouts,
+    stream: bool,
+    closed: CancellationToken,
+) -> Result<RawResponse, RxError> {
+    let permit = acquire(permits, timeouts.pool).await?;
+    let send = client.execute(request);
+    let sent = match timeouts.head() {
+        Some(limit) => tokio::time::timeout(limit, send).await.map_err(|_| {
+            RxError::new(ErrorKind::ReadTimeout, "timed out waiting for the response")
+        })?,
+        None => send.await,
+    };
+    let mut response = sent.map_err(|e| RxError::from_reqwest(&e))?;
+    let status = response.status().as_u16();
+    let version = response.version();
+    let url = response.url().to_string();
+    let headers = std::mem::take(response.headers_mut());
+    let body = if stream {
+        Body::Streamed(spawn_pump(response, timeouts.read, permit, closed))
+    } else {
+        let body = read_all(&mut response, timeouts.read).await?;
+        drop(permit);
+        Body::Buffered(body)
+    };
+    Ok(RawResponse {
+        status,
+        version,
+        headers,
+        url,
+        body,
+    })
+}
+
+async fn read_all(response: &mut reqwest::Response, read: Option<Duration>) -> Result<Bytes, RxError> {
+    // The common small body arrives as one chunk: hand it over without copying.
+    let Some(first) = read_chunk(response, read).await? else {
+        return Ok(Bytes::new());
+    };
+    let Some(second) = read_chunk(response, read).await? else {
+        return Ok(first);
+    };
+    let hint = response.content_length().unwrap_or(0) as usize;
+    let mut buf = BytesMut::with_capacity(hint.max(first.len() + second.len()));
+    buf.extend_from_slice(&first);
+    buf.extend_from_slice(&second);
+    while let Some(chunk) = read_chunk(response, read).await? {
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}

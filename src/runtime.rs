@@ -1,0 +1,114 @@
+//! The one tokio runtime of the process, its dispatcher, and the fork generation.
+//!
+//! Built on first use, never at import. Work arrives over an unbounded channel read by one
+//! dispatcher task that spawns a task per operation, so Python never creates a future per request.
+//! After `os.fork()` the child's runtime has no threads: `after_fork_child` bumps the generation,
+//! the old runtime is leaked (dropping it would wait on threads that do not exist) and the next
+//! submission builds a fresh one. Clients compare generations and rebuild their reqwest client.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use pyo3::prelude::*;
+use tokio::runtime::{Builder, Runtime};
+use tokio::sync::mpsc;
+
+use crate::bridge::slot::Slot;
+
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+static ENGINE: Mutex<Option<Arc<Engine>>> = Mutex::new(None);
+
+pub(crate) type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// A unit of work: the future to run and the slot whose abort handle it fills.
+pub(crate) struct Job {
+    pub(crate) task: Task,
+    pub(crate) slot: Arc<Slot>,
+}
+
+pub(crate) struct Engine {
+    pub(crate) generation: u64,
+    tx: mpsc::UnboundedSender<Job>,
+}
+
+impl Engine {
+    /// Hands a job to the dispatcher. The runtime is leaked, so the receiver lives forever.
+    pub(crate) fn submit(&self, job: Job) {
+        let _ = self.tx.send(job);
+    }
+}
+
+/// The current fork generation (0 in the process that imported requestx).
+pub(crate) fn generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
+}
+
+/// The engine of this generation, started on first use.
+pub(crate) fn engine() -> Arc<Engine> {
+    let generation = generation();
+    let mut guard = ENGINE.lock();
+    if let Some(engine) = guard.as_ref() {
+        if engine.generation == generation {
+            return engine.clone();
+        }
+    }
+    let engine = Arc::new(start(generation));
+    *guard = Some(engine.clone());
+    engine
+}
+
+fn worker_threads() -> usize {
+    // NOTE: two workers fill both cores of the reference machine; more only adds context switches.
+    std::env::var("REQUESTX_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n: &usize| *n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get().min(2))
+                .unwrap_or(1)
+        })
+}
+
+fn start(generation: u64) -> Engine {
+    let runtime: &'static Runtime = Box::leak(Box::new(
+        Builder::new_multi_thread()
+            .worker_threads(worker_threads())
+            .thread_name("requestx-io")
+            .enable_all()
+            .build()
+            .expect("tokio runtime"),
+    ));
+    let (tx, rx) = mpsc::unbounded_channel();
+    runtime.spawn(dispatch(rx));
+    Engine {
+        generation,
+        tx,
+    }
+}
+
+async fn dispatch(mut rx: mpsc::UnboundedReceiver<Job>) {
+    let mut batch = Vec::with_capacity(64);
+    while rx.recv_many(&mut batch, 64).await > 0 {
+        for job in batch.drain(..) {
+            if job.slot.is_cancelled() {
+                continue;
+            }
+            let handle = tokio::spawn(job.task);
+            job.slot.set_abort(handle.abort_handle());
+        }
+    }
+}
+
+/// Registered with `os.register_at_fork(after_in_child=...)`: the child starts a new generation.
+#[pyfunction]
+pub(crate) fn _after_fork_child() {
+    GENERATION.fetch_add(1, Ordering::AcqRel);
+    // The parent's engine (and its runtime, whose threads did not survive the fork) is leaked.
+    if let Some(old) = ENGINE.lock().take() {
+        std::mem::forget(old);
+    }
+}
