@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 use tokio::task::AbortHandle;
@@ -92,6 +92,22 @@ impl Slot {
         if self.is_cancelled() {
             if let Some(handle) = self.abort.lock().take() {
                 handle.abort();
+            }
+        }
+    }
+
+    /// Yields the CPU until done or `budget` passes (call without the GIL). True when done.
+    pub(crate) fn spin(&self, budget: Duration) -> bool {
+        let start = Instant::now();
+        loop {
+            for _ in 0..16 {
+                if self.state.load(Ordering::Acquire) != PENDING {
+                    return true;
+                }
+                std::thread::yield_now();
+            }
+            if start.elapsed() >= budget {
+                return false;
             }
         }
     }
