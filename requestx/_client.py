@@ -58,11 +58,6 @@ def _verify_arg(verify: VerifyTypes, trust_env: bool) -> str | None:
     raise TypeError(f"verify must be bool, a CA bundle path or an ssl.SSLContext, not {type(verify).__name__}")
 
 
-def _timeout_tuple(request: Request, default: Timeout) -> tuple[float | None, ...]:
-    t = request.extensions.get("timeout")
-    if t is None:
-        return default._tuple
-    return (t.get("connect"), t.get("read"), t.get("write"), t.get("pool"))
 
 
 class _BaseClient:
@@ -114,6 +109,7 @@ class _BaseClient:
         self.default_encoding = default_encoding
         self.trust_env = trust_env
         self._limits = limits
+        self._closed = False
         self._core = ClientCore(
             http1=http1,
             http2=http2,
@@ -134,7 +130,7 @@ class _BaseClient:
 
     @property
     def is_closed(self) -> bool:
-        return bool(self._core.is_closed)
+        return self._closed
 
     @property
     def timeout(self) -> Timeout:
@@ -231,20 +227,29 @@ class _BaseClient:
         method = method.upper() if isinstance(method, str) else method.decode("ascii").upper()
         return Request._build(method, merged_url, merged_headers, body, ext)
 
-    def _wire(self, request: Request, stream: bool) -> tuple[typing.Any, ...]:
-        """The arguments of one engine call for `request`."""
-        return (
-            request.method,
-            str(request.url),
-            request.headers._list,
-            request._content,
-            _timeout_tuple(request, self._timeout),
-            stream,
-        )
+    def _timeouts(self, request: Request) -> tuple[float | None, ...]:
+        """The engine's (connect, read, write, pool) for `request`."""
+        t = request.extensions.get("timeout")
+        if t is self._timeout_dict or t is None:
+            return self._timeout._tuple
+        return (t.get("connect"), t.get("read"), t.get("write"), t.get("pool"))
 
     def _check_open(self) -> None:
-        if self._core.is_closed:
+        if self._closed:
             raise RuntimeError("Cannot send a request, as the client has been closed.")
+
+    def _plain_request(self, method: str, url: URL | str) -> Request | None:
+        """The request of `client.get(url)` with every argument left to the client, or None when
+        the client's own settings (base_url, params) need the general `build_request`."""
+        if self._base_url is not None or self._params:
+            return None
+        return Request._build(
+            method.upper(),
+            url if type(url) is URL else URL(url),
+            Headers._from_raw(self._headers._list.copy()),
+            None,
+            {"timeout": self._timeout_dict},
+        )
 
     def _redirect_flow(
         self, request: Request, response: Response, follow_redirects: bool
@@ -263,8 +268,6 @@ class _BaseClient:
     def _follow(self, follow_redirects: bool | UseClientDefault) -> bool:
         return self.follow_redirects if isinstance(follow_redirects, UseClientDefault) else follow_redirects
 
-    def _auth_for(self, auth: AuthTypes | UseClientDefault | None) -> Auth | None:
-        return self._auth if isinstance(auth, UseClientDefault) else build_auth(auth)
 
 
 class Client(_BaseClient):
@@ -278,7 +281,10 @@ class Client(_BaseClient):
             hook(request)
         started = time.perf_counter()
         try:
-            raw = self._core.send_blocking(*self._wire(request, stream))
+            raw = self._core.send_blocking(
+                request.method, str(request.url), request.headers._list, request._content,
+                self._timeouts(request), stream,
+            )
         except RequestError as exc:
             exc._request = request
             raise
@@ -296,7 +302,7 @@ class Client(_BaseClient):
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> Response:
         self._check_open()
-        auth_obj = self._auth_for(auth)
+        auth_obj = self._auth if auth is USE_CLIENT_DEFAULT else build_auth(auth)
         if auth_obj is None:
             response = self._send_single(request, stream)
             if response.status_code not in REDIRECT_CODES:
@@ -345,10 +351,17 @@ class Client(_BaseClient):
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
         extensions: dict[str, typing.Any] | None = None,
     ) -> Response:
-        request = self.build_request(
-            method, url, content=content, data=data, files=files, json=json, params=params,
-            headers=headers, cookies=cookies, timeout=timeout, extensions=extensions,
-        )
+        request = None
+        if (
+            content is None and data is None and json is None and params is None and headers is None
+            and timeout is USE_CLIENT_DEFAULT and extensions is None and files is None and cookies is None
+        ):
+            request = self._plain_request(method, url)
+        if request is None:
+            request = self.build_request(
+                method, url, content=content, data=data, files=files, json=json, params=params,
+                headers=headers, cookies=cookies, timeout=timeout, extensions=extensions,
+            )
         return self.send(request, auth=auth, follow_redirects=follow_redirects)
 
     @contextlib.contextmanager
@@ -386,6 +399,7 @@ class Client(_BaseClient):
 
     def close(self) -> None:
         """Closes the pool and aborts requests still in flight."""
+        self._closed = True
         self._core.close()
 
     def __enter__(self) -> Client:
@@ -405,7 +419,10 @@ class AsyncClient(_BaseClient):
             await hook(request)
         started = time.perf_counter()
         try:
-            raw = await _bridge.wait(self._core.send_async, *self._wire(request, stream))
+            raw = await _bridge.wait(
+                self._core.send_async, request.method, str(request.url), request.headers._list,
+                request._content, self._timeouts(request), stream,
+            )
         except RequestError as exc:
             exc._request = request
             raise
@@ -423,7 +440,7 @@ class AsyncClient(_BaseClient):
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> Response:
         self._check_open()
-        auth_obj = self._auth_for(auth)
+        auth_obj = self._auth if auth is USE_CLIENT_DEFAULT else build_auth(auth)
         if auth_obj is None:
             response = await self._send_single(request, stream)
             if response.status_code not in REDIRECT_CODES:
@@ -472,10 +489,17 @@ class AsyncClient(_BaseClient):
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
         extensions: dict[str, typing.Any] | None = None,
     ) -> Response:
-        request = self.build_request(
-            method, url, content=content, data=data, files=files, json=json, params=params,
-            headers=headers, cookies=cookies, timeout=timeout, extensions=extensions,
-        )
+        request = None
+        if (
+            content is None and data is None and json is None and params is None and headers is None
+            and timeout is USE_CLIENT_DEFAULT and extensions is None and files is None and cookies is None
+        ):
+            request = self._plain_request(method, url)
+        if request is None:
+            request = self.build_request(
+                method, url, content=content, data=data, files=files, json=json, params=params,
+                headers=headers, cookies=cookies, timeout=timeout, extensions=extensions,
+            )
         return await self.send(request, auth=auth, follow_redirects=follow_redirects)
 
     @contextlib.asynccontextmanager
@@ -513,6 +537,7 @@ class AsyncClient(_BaseClient):
 
     async def aclose(self) -> None:
         """Closes the pool and aborts requests still in flight (from any loop or thread)."""
+        self._closed = True
         self._core.close()
 
     async def __aenter__(self) -> AsyncClient:

@@ -12,7 +12,7 @@ from . import _bridge
 from ._content import RequestContent, encode_request
 from ._exceptions import HTTPStatusError, ResponseNotRead, StreamClosed, StreamConsumed
 from ._headers import Headers, HeaderTypes
-from ._requestx import BodyStream, json_loads
+from ._requestx import BodyStream, RawHeaders, json_loads
 from ._status_codes import codes
 from ._urls import URL, QueryParamTypes
 
@@ -136,7 +136,7 @@ class Response:
         self.status_code = status_code
         self.http_version = "HTTP/1.1"
         self._headers: Headers | None = Headers(headers)
-        self._raw_headers: list[tuple[bytes, bytes]] = []
+        self._raw_headers: typing.Any = None
         self._request = request
         self._url: str | None = None
         self.history = [] if history is None else list(history)
@@ -171,7 +171,7 @@ class Response:
     @classmethod
     def _from_engine(
         cls,
-        raw: tuple[int, str, list[tuple[bytes, bytes]], typing.Any, str],
+        raw: tuple[int, str, RawHeaders, typing.Any, str],
         request: Request,
         default_encoding: str | typing.Callable[[bytes], str],
         started: float,
@@ -210,7 +210,7 @@ class Response:
     @property
     def headers(self) -> Headers:
         if self._headers is None:
-            self._headers = Headers._from_raw(self._raw_headers)
+            self._headers = Headers._from_raw(self._raw_headers.items())
         return self._headers
 
     @headers.setter
@@ -310,6 +310,9 @@ class Response:
 
     @property
     def charset_encoding(self) -> str | None:
+        if self._headers is None and self._raw_headers is not None:
+            raw = self._raw_headers.get("content-type")
+            return _charset(None if raw is None else raw.decode("latin-1"))
         return _charset(self.headers.get("content-type"))
 
     @property

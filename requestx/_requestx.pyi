@@ -3,7 +3,11 @@
 from typing import Any, Optional
 
 _Timeouts = tuple[Optional[float], Optional[float], Optional[float], Optional[float]]
-_RawResponse = tuple[int, str, list[tuple[bytes, bytes]], Any, str]
+_RawResponse = tuple[int, str, RawHeaders, Any, str]
+
+class RawHeaders:
+    def items(self) -> list[tuple[bytes, bytes]]: ...
+    def get(self, name: str) -> Optional[bytes]: ...
 
 class Hub:
     def __new__(cls) -> Hub: ...

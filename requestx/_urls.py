@@ -48,7 +48,8 @@ class URL:
             raw = url
         else:
             raise TypeError(f"Invalid type for url.  Expected str or httpx.URL, got {type(url)}: {url!r}")
-        if any(c in raw for c in "\r\n\t\x00"):
+        # The url crate silently drops tabs and newlines (WHATWG); httpx refuses them, and so do we.
+        if not raw.isprintable() and any(ord(c) < 0x20 or c == "\x7f" for c in raw):
             raise InvalidURL("Invalid non-printable ASCII character in URL")
         self._raw = raw
         self._parts: typing.Any = None

@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::bridge::hub::Hub;
-use crate::bridge::op::{wait_blocking, Op};
+use crate::bridge::op::{run_blocking, Op};
 use crate::bridge::slot::{Slot, Waiter};
 use crate::error::{ErrorKind, RxError};
 use crate::request::{self, TimeoutArgs, Timeouts};
@@ -136,14 +136,15 @@ impl ClientCore {
         Ok(live.clone())
     }
 
-    fn submit(
+    /// The job that runs `request` on the engine and completes its slot.
+    fn job(
         &self,
         py: Python<'_>,
         request: reqwest::Request,
         timeouts: Timeouts,
         stream: bool,
         waiter: Waiter,
-    ) -> PyResult<Arc<Slot>> {
+    ) -> PyResult<Job> {
         let live = self.live().map_err(|e| e.into_pyerr(py))?;
         let slot = Slot::new(waiter);
         let done = slot.clone();
@@ -164,11 +165,7 @@ impl ClientCore {
             };
             done.complete(outcome.map(|r| Payload::Response(Box::new(r))));
         });
-        runtime::engine().submit(Job {
-            task,
-            slot: slot.clone(),
-        });
-        Ok(slot)
+        Ok(Job { task, slot })
     }
 }
 
@@ -239,8 +236,8 @@ impl ClientCore {
     ) -> PyResult<Py<PyAny>> {
         let request = request::build(py, method, url, headers, body)?;
         let timeouts = Timeouts::from_args(timeouts)?;
-        let slot = self.submit(py, request, timeouts, stream, Waiter::Thread)?;
-        let outcome = wait_blocking(py, &slot)?;
+        let job = self.job(py, request, timeouts, stream, Waiter::Thread)?;
+        let outcome = run_blocking(py, job)?;
         outcome_into_py(py, outcome)
     }
 
@@ -265,7 +262,9 @@ impl ClientCore {
             hub: hub.inner.clone(),
             id,
         };
-        let slot = self.submit(py, request, timeouts, stream, waiter)?;
+        let job = self.job(py, request, timeouts, stream, waiter)?;
+        let slot = job.slot.clone();
+        runtime::engine().submit(job);
         Ok(Op { slot, id })
     }
 

@@ -17,6 +17,7 @@ fn _requestx(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bridge::hub::Hub>()?;
     m.add_class::<bridge::op::Op>()?;
     m.add_class::<stream::BodyStream>()?;
+    m.add_class::<response::RawHeaders>()?;
     m.add_function(wrap_pyfunction!(json::json_loads, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_after_fork_child, m)?)?;
     Ok(())

@@ -4,7 +4,9 @@
 //! instead of memory growing. Python takes already-buffered chunks without any thread hop
 //! (`next_nowait`) and parks on its hub or condvar only when the buffer is empty.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,7 +17,7 @@ use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::bridge::hub::Hub;
-use crate::bridge::op::{wait_blocking, Op};
+use crate::bridge::op::{run_blocking, Op};
 use crate::bridge::slot::{Slot, Waiter};
 use crate::error::{ErrorKind, RxError};
 use crate::response::Payload;
@@ -85,17 +87,22 @@ async fn pump(
 }
 
 /// One body read, bounded by the read timeout (httpx's read timeout is per read, not a total).
+/// NOTE: a chunk that is already buffered is taken without arming a timer; most small bodies arrive
+/// with their head, so the common path registers no timer at all.
 pub(crate) async fn read_chunk(
     response: &mut reqwest::Response,
     read_timeout: Option<Duration>,
 ) -> Result<Option<Bytes>, RxError> {
-    let chunk = match read_timeout {
-        Some(limit) => tokio::time::timeout(limit, response.chunk())
+    let mut chunk = std::pin::pin!(response.chunk());
+    let ready = std::future::poll_fn(|cx| Poll::Ready(chunk.as_mut().poll(cx))).await;
+    let result = match (ready, read_timeout) {
+        (Poll::Ready(result), _) => result,
+        (Poll::Pending, None) => chunk.await,
+        (Poll::Pending, Some(limit)) => tokio::time::timeout(limit, chunk)
             .await
             .map_err(|_| RxError::new(ErrorKind::ReadTimeout, "timed out reading the response body"))?,
-        None => response.chunk().await,
     };
-    chunk.map_err(|e| RxError::from_reqwest(&e))
+    result.map_err(|e| RxError::from_reqwest(&e))
 }
 
 fn chunk_outcome(next: Option<ChunkResult>) -> Result<Payload, RxError> {
@@ -107,7 +114,8 @@ fn chunk_outcome(next: Option<ChunkResult>) -> Result<Payload, RxError> {
 }
 
 impl BodyStream {
-    fn submit(&self, waiter: Waiter) -> Arc<Slot> {
+    /// The job that takes the next chunk off the channel and completes its slot.
+    fn next_job(&self, waiter: Waiter) -> Job {
         let slot = Slot::new(waiter);
         let rx = self.rx.clone();
         let done = slot.clone();
@@ -115,11 +123,7 @@ impl BodyStream {
             let next = rx.lock().await.recv().await;
             done.complete(chunk_outcome(next));
         });
-        runtime::engine().submit(Job {
-            task,
-            slot: slot.clone(),
-        });
-        slot
+        Job { task, slot }
     }
 }
 
@@ -141,10 +145,12 @@ impl BodyStream {
     /// Waits on an event loop's hub for the next chunk; the Op's result is the chunk (`b""` at end).
     fn submit_next(&self, hub: &Hub) -> Op {
         let id = crate::client::next_op_id();
-        let slot = self.submit(Waiter::Hub {
+        let job = self.next_job(Waiter::Hub {
             hub: hub.inner.clone(),
             id,
         });
+        let slot = job.slot.clone();
+        runtime::engine().submit(job);
         Op { slot, id }
     }
 
@@ -153,8 +159,7 @@ impl BodyStream {
         if let Some(chunk) = self.next_nowait(py)? {
             return Ok(chunk.into_any());
         }
-        let slot = self.submit(Waiter::Thread);
-        let outcome = wait_blocking(py, &slot)?;
+        let outcome = run_blocking(py, self.next_job(Waiter::Thread))?;
         crate::response::outcome_into_py(py, outcome)
     }
 
