@@ -46,8 +46,6 @@ from ._status_codes import codes
 from ._urls import URL, QueryParams
 
 __all__ = [
-    "USE_CLIENT_DEFAULT",
-    "URL",
     "AsyncClient",
     "Auth",
     "BasicAuth",
@@ -80,9 +78,12 @@ __all__ = [
     "StreamClosed",
     "StreamConsumed",
     "StreamError",
+    "Timeout",
     "TimeoutException",
     "TooManyRedirects",
     "TransportError",
+    "URL",
+    "USE_CLIENT_DEFAULT",
     "UnsupportedProtocol",
     "WriteError",
     "WriteTimeout",

@@ -95,7 +95,7 @@ class Headers(typing.MutableMapping[str, str]):
             return default
 
     def get_list(self, key: str, split_commas: bool = False) -> list[str]:
-        lk = key.lower().encode(self.encoding)
+        lk = key.lower().encode("utf-8")
         enc = self.encoding
         values = [v.decode(enc) for k, v in self._list if k.lower() == lk]
         if not split_commas:
@@ -113,7 +113,7 @@ class Headers(typing.MutableMapping[str, str]):
         return Headers(self, encoding=self._encoding)
 
     def __getitem__(self, key: str) -> str:
-        lk = key.lower().encode(self.encoding) if isinstance(key, str) else key.lower()
+        lk = key.lower().encode("utf-8") if isinstance(key, str) else key.lower()
         values = [v for k, v in self._list if k.lower() == lk]
         if not values:
             raise KeyError(key)
@@ -132,7 +132,7 @@ class Headers(typing.MutableMapping[str, str]):
             self._list.append((raw_key, raw_value))
 
     def __delitem__(self, key: str) -> None:
-        lk = key.lower().encode(self.encoding)
+        lk = key.lower().encode("utf-8")
         kept = [(k, v) for k, v in self._list if k.lower() != lk]
         if len(kept) == len(self._list):
             raise KeyError(key)
@@ -141,7 +141,7 @@ class Headers(typing.MutableMapping[str, str]):
     def __contains__(self, key: typing.Any) -> bool:
         if not isinstance(key, str):
             return False
-        lk = key.lower().encode(self.encoding)
+        lk = key.lower().encode("utf-8")
         return any(k.lower() == lk for k, _ in self._list)
 
     def __iter__(self) -> typing.Iterator[str]:

@@ -98,15 +98,14 @@ fn classify(err: &reqwest::Error) -> ErrorKind {
             ErrorKind::LocalProtocolError
         };
     }
-    if err.is_decode() {
-        return ErrorKind::DecodingError;
-    }
     // hyper's own verdict on the wire comes before io errors: a parse failure or a message cut short is
     // the server's fault (RemoteProtocolError), as h11 reports it under httpx.
     let mut source: Option<&(dyn StdError + 'static)> = err.source();
     let mut io_kind = None;
+    let mut from_connection = false;
     while let Some(e) = source {
         if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            from_connection = true;
             if h.is_parse() || h.is_parse_status() || h.is_incomplete_message() {
                 return ErrorKind::RemoteProtocolError;
             }
@@ -123,6 +122,18 @@ fn classify(err: &reqwest::Error) -> ErrorKind {
             io_kind.get_or_insert(io.kind());
         }
         source = e.source();
+    }
+    if err.is_decode() {
+        // reqwest reports every body failure behind its decompression layer as "decode". Only a
+        // failure of the decoder itself is a DecodingError; one that hyper raised while reading
+        // the connection (bad chunking, a body cut short) is the server's protocol error.
+        return match (from_connection, io_kind) {
+            (false, _) => ErrorKind::DecodingError,
+            (true, Some(std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe)) => {
+                ErrorKind::ReadError
+            }
+            (true, _) => ErrorKind::RemoteProtocolError,
+        };
     }
     if err.is_connect() {
         return ErrorKind::ConnectError;

@@ -14,10 +14,10 @@ use crate::error::{local, ErrorKind, RxError};
 use crate::response::{Body, RawResponse};
 use crate::stream::{read_chunk, spawn_pump};
 
-/// httpx's four timeouts, each optional. `read` bounds every read, not the whole response.
+/// The per-request timeouts, each optional. `read` bounds every read, not the whole response.
+/// The connect timeout is the client's (reqwest sets it per connector, not per request).
 #[derive(Clone, Copy, Default, Debug)]
 pub(crate) struct Timeouts {
-    pub(crate) connect: Option<Duration>,
     pub(crate) read: Option<Duration>,
     pub(crate) write: Option<Duration>,
     pub(crate) pool: Option<Duration>,
@@ -37,22 +37,22 @@ fn seconds(value: Option<f64>) -> PyResult<Option<Duration>> {
 
 impl Timeouts {
     pub(crate) fn from_args(args: TimeoutArgs) -> PyResult<Self> {
+        seconds(args.0)?; // validated, though only the client's connect timeout applies
         Ok(Self {
-            connect: seconds(args.0)?,
             read: seconds(args.1)?,
             write: seconds(args.2)?,
             pool: seconds(args.3)?,
         })
     }
 
-    /// Bound on sending the request and receiving the response head: connect (whose own timeout
-    /// reqwest reports as a connect timeout), then the longer of write and read.
+    /// Bound on sending the request and receiving the response head, from the start of the
+    /// request (as reqwest's own read timeout): the longer of write and read. A connect that
+    /// hangs is caught by reqwest's connect timeout.
     fn head(&self) -> Option<Duration> {
-        let io = match (self.read, self.write) {
+        match (self.read, self.write) {
             (Some(r), Some(w)) => Some(r.max(w)),
             (r, w) => r.or(w),
-        }?;
-        Some(io + self.connect.unwrap_or_default())
+        }
     }
 }
 

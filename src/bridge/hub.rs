@@ -68,11 +68,15 @@ impl Hub {
         self.inner.efd.as_raw_fd()
     }
 
-    /// Ids of the operations completed since the last drain. Clears `armed` before popping, so a
-    /// completion racing with the drain either is popped now or writes the eventfd again.
+    /// Ids of the operations completed since the last drain.
+    ///
+    /// Order matters: consume the eventfd, then clear `armed`, then pop. Clearing `armed` first
+    /// loses wake-ups: a producer could re-arm and write the fd between the clear and the read,
+    /// the read would swallow that write, and every later producer would see `armed` set and
+    /// stay silent while the loop sleeps (seen as a hang with 300 concurrent requests). In this
+    /// order a racing producer at worst causes one spurious, empty drain.
     fn drain(&self) -> Vec<u64> {
         let inner = &self.inner;
-        inner.armed.store(false, Ordering::SeqCst);
         let mut counter: u64 = 0;
         // SAFETY: reading 8 bytes into a valid u64 from a non-blocking fd we own; EAGAIN is fine.
         unsafe {
@@ -82,6 +86,8 @@ impl Hub {
                 std::mem::size_of::<u64>(),
             )
         };
+        // A swap (not a store) acquires from the last producer's swap, so its push is visible below.
+        inner.armed.swap(false, Ordering::AcqRel);
         let mut ids = Vec::with_capacity(inner.queue.len());
         while let Some(id) = inner.queue.pop() {
             ids.push(id);

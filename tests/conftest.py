@@ -1,0 +1,162 @@
+"""Fixtures: real servers on 127.0.0.1 (uvicorn for HTTP/1.1, a raw socket server for malformed
+responses), started and stopped per session, and the async runtimes every async test runs under."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import typing
+import urllib.request
+
+import pytest
+
+from tests.servers.raw import RawServer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUNTIMES = ["asyncio", "uvloop", "trio", "anyio-asyncio", "anyio-trio"]
+
+
+def _listening_socket() -> socket.socket:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+class Server:
+    """A server process bound to a socket this process opened (so no port race)."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.sock = _listening_socket()
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        argv = [a.replace("{fd}", str(self.sock.fileno())) for a in argv]
+        self.proc = subprocess.Popen(argv, cwd=ROOT, pass_fds=(self.sock.fileno(),))
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + "/small", timeout=2) as r:
+                    r.read()
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    raise RuntimeError(f"server {argv} did not start")
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.sock.close()
+
+
+@pytest.fixture(scope="session")
+def server() -> typing.Iterator[Server]:
+    s = Server(
+        [sys.executable, "-m", "uvicorn", "tests.servers.app:app", "--fd", "{fd}", "--log-level", "warning",
+         "--no-access-log", "--timeout-keep-alive", "30"]
+    )
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def raw_server() -> typing.Iterator[RawServer]:
+    s = RawServer()
+    yield s
+    s.close()
+
+
+def _run(runtime: str, fn: typing.Callable[..., typing.Awaitable[typing.Any]], *args: typing.Any) -> typing.Any:
+    if runtime == "asyncio":
+        return asyncio.run(fn(*args))
+    if runtime == "uvloop":
+        import uvloop
+
+        return uvloop.run(fn(*args))
+    if runtime == "trio":
+        import trio
+
+        return trio.run(fn, *args)
+    import anyio
+
+    return anyio.run(fn, *args, backend=runtime.split("-", 1)[1])
+
+
+class Runner:
+    """Runs a coroutine function under one runtime, with that runtime's own cancellation tools."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, fn: typing.Callable[..., typing.Awaitable[typing.Any]], *args: typing.Any) -> typing.Any:
+        return _run(self.name, fn, *args)
+
+    async def sleep(self, seconds: float) -> None:
+        if self.name == "trio":
+            import trio
+
+            await trio.sleep(seconds)
+        elif self.name.startswith("anyio"):
+            import anyio
+
+            await anyio.sleep(seconds)
+        else:
+            await asyncio.sleep(seconds)
+
+    async def cancel_after(self, seconds: float, fn: typing.Callable[[], typing.Awaitable[typing.Any]]) -> bool:
+        """Runs fn() and cancels it after `seconds` with the runtime's idiom; True if it was cancelled."""
+        if self.name == "trio":
+            import trio
+
+            with trio.move_on_after(seconds) as scope:
+                await fn()
+            return scope.cancelled_caught
+        if self.name.startswith("anyio"):
+            import anyio
+
+            with anyio.move_on_after(seconds) as scope:
+                await fn()
+            return scope.cancelled_caught
+        try:
+            await asyncio.wait_for(fn(), seconds)
+        except asyncio.TimeoutError:
+            return True
+        return False
+
+    async def gather(self, fns: list[typing.Callable[[], typing.Awaitable[typing.Any]]]) -> list[typing.Any]:
+        results: list[typing.Any] = [None] * len(fns)
+
+        async def one(i: int) -> None:
+            results[i] = await fns[i]()
+
+        if self.name == "trio":
+            import trio
+
+            async with trio.open_nursery() as nursery:
+                for i in range(len(fns)):
+                    nursery.start_soon(one, i)
+        elif self.name.startswith("anyio"):
+            import anyio
+
+            async with anyio.create_task_group() as tg:
+                for i in range(len(fns)):
+                    tg.start_soon(one, i)
+        else:
+            await asyncio.gather(*(one(i) for i in range(len(fns))))
+        return results
+
+
+@pytest.fixture(params=RUNTIMES)
+def arun(request: pytest.FixtureRequest) -> Runner:
+    return Runner(request.param)

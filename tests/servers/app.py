@@ -1,0 +1,139 @@
+"""The ASGI app the tests talk to, served by uvicorn (HTTP/1.1) or hypercorn (HTTP/2) on 127.0.0.1.
+
+Endpoints record what the server observed (disconnects, requests in flight) so tests can assert on
+the server's side of the conversation instead of on timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.parse
+
+DISCONNECTED: set[str] = set()
+EVENTS: dict[str, asyncio.Event] = {}
+STATS = {"in_flight": 0, "max_in_flight": 0}
+
+
+def _event(key: str) -> asyncio.Event:
+    if key not in EVENTS:
+        EVENTS[key] = asyncio.Event()
+    return EVENTS[key]
+
+
+async def _body(receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+async def _respond(send, status: int, body: bytes = b"", headers=(), content_type=b"text/plain") -> None:
+    hdrs = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    hdrs.extend(headers)
+    await send({"type": "http.response.start", "status": status, "headers": hdrs})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _json(send, obj, status: int = 200, headers=()) -> None:
+    await _respond(send, status, json.dumps(obj).encode(), headers, b"application/json")
+
+
+async def _wait_disconnect(receive, key: str) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            DISCONNECTED.add(key)
+            _event("disconnect:" + key).set()
+            return
+
+
+async def app(scope, receive, send) -> None:
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    path = scope["path"]
+    query = dict(urllib.parse.parse_qsl(scope["query_string"].decode()))
+    STATS["in_flight"] += 1
+    STATS["max_in_flight"] = max(STATS["max_in_flight"], STATS["in_flight"])
+    try:
+        await _route(scope, receive, send, path, query)
+    finally:
+        STATS["in_flight"] -= 1
+
+
+async def _route(scope, receive, send, path: str, query: dict[str, str]) -> None:
+    if path == "/small":
+        await _respond(send, 200, b"x" * 100)
+    elif path == "/echo":
+        body = await _body(receive)
+        await _json(
+            send,
+            {
+                "method": scope["method"],
+                "path": path,
+                "query": scope["query_string"].decode(),
+                "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]],
+                "body": body.decode("latin-1"),
+                "http_version": scope["http_version"],
+            },
+        )
+    elif path.startswith("/status/"):
+        await _respond(send, int(path.rsplit("/", 1)[1]), b"status")
+    elif path.startswith("/redirect/"):
+        n = int(path.rsplit("/", 1)[1])
+        target = "/echo" if n <= 0 else f"/redirect/{n - 1}"
+        await _respond(send, 302, b"", [(b"location", target.encode())])
+    elif path == "/redirect-to":
+        status = int(query.get("status", "302"))
+        await _respond(send, status, b"", [(b"location", query["url"].encode())])
+    elif path == "/slow":
+        await asyncio.sleep(float(query.get("delay", "0.5")))
+        await _respond(send, 200, b"slow")
+    elif path == "/hang":
+        # Never answers; records when the client goes away.
+        await _wait_disconnect(receive, query["id"])
+    elif path == "/disconnected":
+        # Waits (bounded) for the disconnect of `id`, so tests need no sleeps of their own.
+        try:
+            await asyncio.wait_for(_event("disconnect:" + query["id"]).wait(), float(query.get("wait", "5")))
+        except asyncio.TimeoutError:
+            pass
+        await _json(send, {"disconnected": query["id"] in DISCONNECTED})
+    elif path == "/stats":
+        await _json(send, dict(STATS))
+    elif path == "/text":
+        charset = query.get("charset")
+        text = query.get("text", "héllo wörld")
+        ctype = f"text/plain; charset={charset}" if charset else "text/plain"
+        await _respond(send, 200, text.encode(charset or "utf-8"), content_type=ctype.encode())
+    elif path == "/json":
+        doc = {"items": [{"id": i, "name": f"n{i}", "ok": i % 2 == 0, "score": i / 3, "tags": None} for i in range(50)]}
+        await _json(send, doc)
+    elif path == "/stream":
+        n = int(query.get("chunks", "10"))
+        size = int(query.get("size", "10"))
+        delay = float(query.get("delay", "0"))
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        for i in range(n):
+            await send({"type": "http.response.body", "body": (b"%d" % (i % 10)) * size + b"\n", "more_body": True})
+            if delay:
+                await asyncio.sleep(delay)
+        await send({"type": "http.response.body", "body": b""})
+    elif path == "/set-cookie":
+        await _respond(send, 200, b"ok", [(b"set-cookie", f"{query['name']}={query['value']}; Path=/".encode())])
+    elif path == "/cookies":
+        cookie = dict(scope["headers"]).get(b"cookie", b"").decode()
+        await _json(send, {"cookie": cookie})
+    else:
+        await _respond(send, 404, b"not found")

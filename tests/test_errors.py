@@ -1,0 +1,195 @@
+"""Bad input and hostile servers: each gets a clear httpx exception, never a crash or a hang."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+import requestx
+
+
+@pytest.mark.parametrize(
+    ("url", "exc"),
+    [
+        ("ftp://example.org/", requestx.UnsupportedProtocol),
+        ("example.org", requestx.UnsupportedProtocol),
+        ("/relative/path", requestx.UnsupportedProtocol),
+        ("http://", requestx.InvalidURL),
+        ("http://exa mple.org/", requestx.InvalidURL),
+        ("http://127.0.0.1:99999/", requestx.InvalidURL),
+        ("http://[::1/", requestx.InvalidURL),
+        ("http://127.0.0.1/\r\nX-Injected: 1", requestx.InvalidURL),
+        ("http://127.0.0.1/\x00", requestx.InvalidURL),
+    ],
+)
+def test_invalid_urls(url: str, exc: type[Exception]) -> None:
+    with requestx.Client() as c, pytest.raises(exc):
+        c.get(url)
+
+
+def test_url_type_errors() -> None:
+    with requestx.Client() as c, pytest.raises(TypeError):
+        c.get(1234)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Bad": "line\r\nInjected: 1"},
+        {"X-Bad": "a\nb"},
+        {"X-Bad": "nul\x00"},
+        {"Bad Name": "v"},
+        {"Bad:Name": "v"},
+        {"": "v"},
+        {"X-Ünïcode-Name": "v"},
+    ],
+)
+def test_illegal_headers(server, headers: dict[str, str]) -> None:
+    with requestx.Client() as c, pytest.raises(requestx.LocalProtocolError) as info:
+        c.get(server.url + "/small", headers=headers)
+    assert info.value.request.url == server.url + "/small"
+
+
+def test_header_type_errors(server) -> None:
+    with requestx.Client() as c, pytest.raises(TypeError):
+        c.get(server.url + "/small", headers={"X-A": 1})  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize("method", ["GE T", "GET\r\n", "", "G(ET)"])
+def test_bad_method(server, method: str) -> None:
+    with requestx.Client() as c, pytest.raises(requestx.LocalProtocolError):
+        c.request(method, server.url + "/small")
+
+
+def test_non_serialisable_json(server) -> None:
+    with requestx.Client() as c:
+        with pytest.raises(TypeError):
+            c.post(server.url + "/echo", json={"a": object()})
+        with pytest.raises(ValueError):
+            c.post(server.url + "/echo", json={"a": float("nan")})
+
+
+def test_bad_body_types(server) -> None:
+    with requestx.Client() as c:
+        with pytest.raises(TypeError):
+            c.post(server.url + "/echo", content=12)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            c.post(server.url + "/echo", content=["not bytes"])  # type: ignore[list-item]
+
+
+def test_connection_refused() -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now
+    with requestx.Client() as c, pytest.raises(requestx.ConnectError) as info:
+        c.get(f"http://127.0.0.1:{port}/")
+    assert isinstance(info.value, requestx.TransportError)
+    assert info.value.request.url == f"http://127.0.0.1:{port}/"
+
+
+@pytest.mark.parametrize(
+    ("path", "exc"),
+    [
+        ("/garbage", requestx.RemoteProtocolError),
+        ("/truncated", requestx.RemoteProtocolError),
+        ("/close", requestx.RemoteProtocolError),
+        ("/badchunk", requestx.RemoteProtocolError),
+        ("/headerflood", requestx.RemoteProtocolError),
+        ("/badstatus", requestx.RemoteProtocolError),
+        ("/badgzip", requestx.DecodingError),
+    ],
+)
+def test_hostile_server_sync(raw_server, path: str, exc: type[Exception]) -> None:
+    with requestx.Client(timeout=5) as c:
+        with pytest.raises(exc):
+            c.get(raw_server.url + path)
+        assert c.get(raw_server.url + "/ok").text == "ok"  # the client is still fine
+
+
+def test_hostile_server_async(raw_server, arun) -> None:
+    async def main() -> None:
+        async with requestx.AsyncClient(timeout=5) as c:
+            with pytest.raises(requestx.RemoteProtocolError):
+                await c.get(raw_server.url + "/truncated")
+            with pytest.raises(requestx.DecodingError):
+                await c.get(raw_server.url + "/badgzip")
+            assert (await c.get(raw_server.url + "/ok")).text == "ok"
+
+    arun(main)
+
+
+def test_read_timeout_waiting_for_head(raw_server) -> None:
+    with requestx.Client(timeout=requestx.Timeout(5, read=0.3)) as c, pytest.raises(requestx.ReadTimeout) as info:
+        c.get(raw_server.url + "/silent")
+    assert isinstance(info.value, requestx.TimeoutException)
+
+
+def test_read_timeout_is_per_read(raw_server, server) -> None:
+    with requestx.Client() as c:
+        with pytest.raises(requestx.ReadTimeout):
+            c.get(raw_server.url + "/stall", timeout=0.3)
+        # 10 chunks 0.1 s apart: 1 s in all, but no single read waits 0.5 s.
+        r = c.get(server.url + "/stream", params={"chunks": 10, "delay": 0.1}, timeout=0.5)
+        assert r.status_code == 200 and len(r.content) == 10 * 11
+
+
+def test_per_request_timeout_overrides_client(server) -> None:
+    with requestx.Client(timeout=0.2) as c:
+        with pytest.raises(requestx.ReadTimeout):
+            c.get(server.url + "/slow", params={"delay": 1})
+        assert c.get(server.url + "/slow", params={"delay": 0.4}, timeout=5).text == "slow"
+
+
+def test_async_read_timeout(server, arun) -> None:
+    async def main() -> None:
+        async with requestx.AsyncClient(timeout=0.2) as c:
+            with pytest.raises(requestx.ReadTimeout):
+                await c.get(server.url + "/slow", params={"delay": 1})
+
+    arun(main)
+
+
+def test_connect_timeout() -> None:
+    # A listener whose accept queue is full drops further SYNs: connect() hangs, on loopback only.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(8):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            fillers.append(s)
+        with requestx.Client(timeout=requestx.Timeout(5, connect=0.3)) as c, pytest.raises(requestx.ConnectTimeout):
+            c.get(f"http://127.0.0.1:{port}/")
+    finally:
+        for s in fillers:
+            s.close()
+        listener.close()
+
+
+def test_pool_timeout(server) -> None:
+    limits = requestx.Limits(max_connections=1)
+    with requestx.Client(limits=limits, timeout=requestx.Timeout(5, pool=0.2)) as c:
+        # The connection stays taken until the body has arrived (here: 3 chunks 0.5 s apart).
+        with c.stream("GET", server.url + "/stream", params={"chunks": 3, "delay": 0.5}) as held:
+            with pytest.raises(requestx.PoolTimeout):
+                c.get(server.url + "/small")
+            held.read()
+        assert c.get(server.url + "/small").status_code == 200  # the slot came back
+
+
+def test_exception_hierarchy() -> None:
+    assert issubclass(requestx.ConnectTimeout, requestx.TimeoutException)
+    assert issubclass(requestx.TimeoutException, requestx.TransportError)
+    assert issubclass(requestx.RemoteProtocolError, requestx.ProtocolError)
+    assert issubclass(requestx.TransportError, requestx.RequestError)
+    assert issubclass(requestx.RequestError, requestx.HTTPError)
+    assert issubclass(requestx.HTTPStatusError, requestx.HTTPError)
+    assert not issubclass(requestx.InvalidURL, requestx.HTTPError)
+    with pytest.raises(RuntimeError):
+        _ = requestx.ReadError("x").request
