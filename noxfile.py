@@ -1,0 +1,45 @@
+"""The same commands locally, in CI (.ci/run) and by hand: `nox -s tests`, `nox -s lint`, `nox -s bench`.
+
+`tests` runs the whole runtime matrix (asyncio, uvloop, trio, anyio on both backends, threads): it is
+a pytest parameter of every async test, so one run covers them all; `nox -s tests -- -k trio` narrows it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.default_venv_backend = "venv"
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Build the extension (release) and run the test suite against loopback servers."""
+    session.install(".[test]")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff, mypy --strict on the package, cargo fmt --check, cargo clippy -D warnings."""
+    session.install(".[lint]")
+    session.run("ruff", "check", "requestx", "tests", "noxfile.py")
+    session.run("mypy", "--strict", "requestx")
+    session.run("cargo", "fmt", "--check", external=True)
+    session.run("cargo", "clippy", "--release", "--all-targets", "--", "-D", "warnings", external=True)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The referee (../shared/bench/run) with requestx from this session, when it is present."""
+    session.install(".[test]")
+    referee = os.path.join(ROOT, "..", "shared", "bench", "run")
+    if not os.path.exists(referee):
+        session.error("the referee ../shared/bench/run is not here")
+    python = os.path.join(session.virtualenv.location, "bin", "python")
+    session.run(referee, "--requestx-python", python, *session.posargs, external=True)
