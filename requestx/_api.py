@@ -29,7 +29,7 @@ def request(method: str, url: URL | str, **kwargs: typing.Any) -> Response:
         return client.request(method, url, **kwargs)
 
 
-class stream:  # noqa: N801 - httpx's name for a function-like context manager
+class stream:
     """`with requestx.stream("GET", url) as response: ...`"""
 
     def __init__(self, method: str, url: URL | str, **kwargs: typing.Any) -> None:

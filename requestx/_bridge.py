@@ -54,7 +54,7 @@ async def wait(submit: typing.Callable[..., Op], *args: typing.Any) -> typing.An
 
 
 class _AsyncioWaiter:
-    __slots__ = ("hub", "pending", "__weakref__")
+    __slots__ = ("__weakref__", "hub", "pending")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.hub = Hub()

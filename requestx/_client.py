@@ -58,8 +58,6 @@ def _verify_arg(verify: VerifyTypes, trust_env: bool) -> str | None:
     raise TypeError(f"verify must be bool, a CA bundle path or an ssl.SSLContext, not {type(verify).__name__}")
 
 
-
-
 class _BaseClient:
     def __init__(
         self,
@@ -227,7 +225,7 @@ class _BaseClient:
         method = method.upper() if isinstance(method, str) else method.decode("ascii").upper()
         return Request._build(method, merged_url, merged_headers, body, ext)
 
-    def _timeouts(self, request: Request) -> tuple[float | None, ...]:
+    def _timeouts(self, request: Request) -> tuple[float | None, float | None, float | None, float | None]:
         """The engine's (connect, read, write, pool) for `request`."""
         t = request.extensions.get("timeout")
         if t is self._timeout_dict or t is None:
@@ -251,9 +249,7 @@ class _BaseClient:
             {"timeout": self._timeout_dict},
         )
 
-    def _redirect_flow(
-        self, request: Request, response: Response, follow_redirects: bool
-    ) -> Request | None:
+    def _redirect_flow(self, request: Request, response: Response, follow_redirects: bool) -> Request | None:
         """The request to send next after `response`, or None when `response` is final."""
         if response.status_code not in REDIRECT_CODES or "location" not in response.headers:
             return None
@@ -269,7 +265,6 @@ class _BaseClient:
         return self.follow_redirects if isinstance(follow_redirects, UseClientDefault) else follow_redirects
 
 
-
 class Client(_BaseClient):
     """A synchronous HTTP client with a connection pool, safe to share between threads.
 
@@ -282,8 +277,12 @@ class Client(_BaseClient):
         started = time.perf_counter()
         try:
             raw = self._core.send_blocking(
-                request.method, str(request.url), request.headers._list, request._content,
-                self._timeouts(request), stream,
+                request.method,
+                str(request.url),
+                request.headers._list,
+                request._content,
+                self._timeouts(request),
+                stream,
             )
         except RequestError as exc:
             exc._request = request
@@ -302,7 +301,7 @@ class Client(_BaseClient):
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> Response:
         self._check_open()
-        auth_obj = self._auth if auth is USE_CLIENT_DEFAULT else build_auth(auth)
+        auth_obj = self._auth if isinstance(auth, UseClientDefault) else build_auth(auth)
         if auth_obj is None:
             response = self._send_single(request, stream)
             if response.status_code not in REDIRECT_CODES:
@@ -353,14 +352,30 @@ class Client(_BaseClient):
     ) -> Response:
         request = None
         if (
-            content is None and data is None and json is None and params is None and headers is None
-            and timeout is USE_CLIENT_DEFAULT and extensions is None and files is None and cookies is None
+            content is None
+            and data is None
+            and json is None
+            and params is None
+            and headers is None
+            and timeout is USE_CLIENT_DEFAULT
+            and extensions is None
+            and files is None
+            and cookies is None
         ):
             request = self._plain_request(method, url)
         if request is None:
             request = self.build_request(
-                method, url, content=content, data=data, files=files, json=json, params=params,
-                headers=headers, cookies=cookies, timeout=timeout, extensions=extensions,
+                method,
+                url,
+                content=content,
+                data=data,
+                files=files,
+                json=json,
+                params=params,
+                headers=headers,
+                cookies=cookies,
+                timeout=timeout,
+                extensions=extensions,
             )
         return self.send(request, auth=auth, follow_redirects=follow_redirects)
 
@@ -420,8 +435,13 @@ class AsyncClient(_BaseClient):
         started = time.perf_counter()
         try:
             raw = await _bridge.wait(
-                self._core.send_async, request.method, str(request.url), request.headers._list,
-                request._content, self._timeouts(request), stream,
+                self._core.send_async,
+                request.method,
+                str(request.url),
+                request.headers._list,
+                request._content,
+                self._timeouts(request),
+                stream,
             )
         except RequestError as exc:
             exc._request = request
@@ -440,7 +460,7 @@ class AsyncClient(_BaseClient):
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> Response:
         self._check_open()
-        auth_obj = self._auth if auth is USE_CLIENT_DEFAULT else build_auth(auth)
+        auth_obj = self._auth if isinstance(auth, UseClientDefault) else build_auth(auth)
         if auth_obj is None:
             response = await self._send_single(request, stream)
             if response.status_code not in REDIRECT_CODES:
@@ -491,14 +511,30 @@ class AsyncClient(_BaseClient):
     ) -> Response:
         request = None
         if (
-            content is None and data is None and json is None and params is None and headers is None
-            and timeout is USE_CLIENT_DEFAULT and extensions is None and files is None and cookies is None
+            content is None
+            and data is None
+            and json is None
+            and params is None
+            and headers is None
+            and timeout is USE_CLIENT_DEFAULT
+            and extensions is None
+            and files is None
+            and cookies is None
         ):
             request = self._plain_request(method, url)
         if request is None:
             request = self.build_request(
-                method, url, content=content, data=data, files=files, json=json, params=params,
-                headers=headers, cookies=cookies, timeout=timeout, extensions=extensions,
+                method,
+                url,
+                content=content,
+                data=data,
+                files=files,
+                json=json,
+                params=params,
+                headers=headers,
+                cookies=cookies,
+                timeout=timeout,
+                extensions=extensions,
             )
         return await self.send(request, auth=auth, follow_redirects=follow_redirects)
 

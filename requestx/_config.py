@@ -29,7 +29,7 @@ _Unset: typing.Any = object()
 TimeoutTypes = typing.Union[
     float,
     None,
-    tuple[typing.Optional[float], typing.Optional[float], typing.Optional[float], typing.Optional[float]],
+    tuple[float | None, float | None, float | None, float | None],
     "Timeout",
 ]
 
@@ -50,30 +50,34 @@ class Timeout:
     Timeout(10.0), Timeout(None), Timeout(10.0, connect=5.0), Timeout(connect=5, read=10, write=10, pool=5)
     """
 
-    __slots__ = ("connect", "read", "write", "pool", "_tuple")
+    __slots__ = ("_tuple", "connect", "pool", "read", "write")
+
+    connect: float | None
+    read: float | None
+    write: float | None
+    pool: float | None
+    _tuple: tuple[float | None, float | None, float | None, float | None]
 
     def __init__(
         self,
         timeout: TimeoutTypes | UseClientDefault = _Unset,
         *,
-        connect: float | None | typing.Any = _Unset,
-        read: float | None | typing.Any = _Unset,
-        write: float | None | typing.Any = _Unset,
-        pool: float | None | typing.Any = _Unset,
+        connect: float | typing.Any | None = _Unset,
+        read: float | typing.Any | None = _Unset,
+        write: float | typing.Any | None = _Unset,
+        pool: float | typing.Any | None = _Unset,
     ) -> None:
         if isinstance(timeout, Timeout):
             if not (connect is _Unset and read is _Unset and write is _Unset and pool is _Unset):
                 raise ValueError("Timeout(timeout=Timeout(...)) takes no other arguments")
-            values = (timeout.connect, timeout.read, timeout.write, timeout.pool)
+            values: tuple[typing.Any, ...] = timeout._tuple
         elif isinstance(timeout, tuple):
             if len(timeout) != 4:
                 raise ValueError("a timeout tuple must have four items: (connect, read, write, pool)")
             values = timeout
         elif timeout is _Unset:
             if _Unset in (connect, read, write, pool):
-                raise ValueError(
-                    "Timeout needs either a default, e.g. Timeout(5.0), or all four values set"
-                )
+                raise ValueError("Timeout needs either a default, e.g. Timeout(5.0), or all four values set")
             values = (connect, read, write, pool)
         else:
             default = _seconds(timeout, "default")
@@ -103,7 +107,7 @@ class Timeout:
 class Limits:
     """Connection pool limits: total connections, idle connections kept, idle expiry in seconds."""
 
-    __slots__ = ("max_connections", "max_keepalive_connections", "keepalive_expiry")
+    __slots__ = ("keepalive_expiry", "max_connections", "max_keepalive_connections")
 
     def __init__(
         self,

@@ -50,7 +50,7 @@ def encode_request(
             return encode_request(content=data)
         if not isinstance(data, typing.Mapping):
             raise TypeError(f"Unexpected type for 'data', {type(data)!r}")
-        items = []
+        items: list[tuple[str, str]] = []
         for key, value in data.items():
             if isinstance(value, (list, tuple)):
                 items.extend((key, _form_value(v)) for v in value)

@@ -193,9 +193,7 @@ class StreamError(RuntimeError):
 
 class StreamConsumed(StreamError):
     def __init__(self) -> None:
-        super().__init__(
-            "Attempted to read or stream content, but the content has already been streamed."
-        )
+        super().__init__("Attempted to read or stream content, but the content has already been streamed.")
 
 
 class StreamClosed(StreamError):
@@ -205,13 +203,9 @@ class StreamClosed(StreamError):
 
 class ResponseNotRead(StreamError):
     def __init__(self) -> None:
-        super().__init__(
-            "Attempted to access streaming response content, without having called `read()`."
-        )
+        super().__init__("Attempted to access streaming response content, without having called `read()`.")
 
 
 class RequestNotRead(StreamError):
     def __init__(self) -> None:
-        super().__init__(
-            "Attempted to access streaming request content, without having called `read()`."
-        )
+        super().__init__("Attempted to access streaming request content, without having called `read()`.")

@@ -27,7 +27,7 @@ def _encode(value: str | bytes, what: str) -> bytes:
 class Headers(typing.MutableMapping[str, str]):
     """HTTP headers. Keys compare case-insensitively; `headers["a"]` joins repeated values with ", "."""
 
-    __slots__ = ("_list", "_encoding")
+    __slots__ = ("_encoding", "_list")
 
     def __init__(self, headers: HeaderTypes | None = None, encoding: str | None = None) -> None:
         self._list: list[tuple[bytes, bytes]] = []

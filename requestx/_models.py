@@ -24,7 +24,7 @@ _REDIRECT_CODES = frozenset((301, 302, 303, 307, 308))
 class Request:
     """An HTTP request: method, URL, headers and a body of bytes."""
 
-    __slots__ = ("method", "url", "headers", "_content", "extensions")
+    __slots__ = ("_content", "extensions", "headers", "method", "url")
 
     def __init__(
         self,
@@ -96,27 +96,27 @@ class Response:
     """An HTTP response. `content`, `text` and `json()` need the body read (always so unless streamed)."""
 
     __slots__ = (
-        "status_code",
-        "http_version",
-        "_raw_headers",
-        "_headers",
+        "__weakref__",
         "_content",
-        "_stream",
-        "_request",
-        "_url",
-        "history",
-        "default_encoding",
+        "_elapsed",
         "_encoding",
+        "_headers",
+        "_num_bytes_downloaded",
+        "_on_close",
+        "_raw_headers",
+        "_request",
+        "_started",
+        "_stream",
         "_text",
+        "_url",
+        "default_encoding",
+        "extensions",
+        "history",
+        "http_version",
         "is_closed",
         "is_stream_consumed",
-        "_elapsed",
-        "_started",
-        "_num_bytes_downloaded",
-        "extensions",
-        "_on_close",
         "next_request",
-        "__weakref__",
+        "status_code",
     )
 
     def __init__(
@@ -158,7 +158,7 @@ class Response:
             body, content_type = encode_request(json=json)
         elif content is not None:
             body, _ = encode_request(content=content)
-        self._content = b"" if body is None else body
+        self._content: bytes | None = b"" if body is None else body
         if body is not None:
             if content_type is not None and "content-type" not in self._headers:
                 self._headers["Content-Type"] = content_type
@@ -284,7 +284,9 @@ class Response:
         """Raises `HTTPStatusError` for 4xx/5xx (and unfollowed 1xx/3xx), else returns self."""
         request = self._request
         if request is None:
-            raise RuntimeError("Cannot call `raise_for_status` as the request instance has not been set on this response.")
+            raise RuntimeError(
+                "Cannot call `raise_for_status` as the request instance has not been set on this response."
+            )
         if self.is_success:
             return self
         if self.is_redirect:
@@ -294,7 +296,9 @@ class Response:
             )
         else:
             message = "{error_type} '{0.status_code} {0.reason_phrase}' for url '{0.url}'\n"
-        message += "For more information check: https://developer.mozilla.org/en-US/docs/Web/HTTP/Status/{0.status_code}"
+        message += (
+            "For more information check: https://developer.mozilla.org/en-US/docs/Web/HTTP/Status/{0.status_code}"
+        )
         error_type = {1: "Informational response", 3: "Redirect response", 4: "Client error", 5: "Server error"}.get(
             self.status_code // 100, "Invalid status code"
         )
@@ -367,7 +371,6 @@ class Response:
             links[link.get("rel") or link.get("url")] = link
         return links
 
-
     # --- streaming ------------------------------------------------------------------------------
 
     def _begin_stream(self) -> BodyStream:
@@ -424,16 +427,15 @@ class Response:
 
     async def aiter_raw(self, chunk_size: int | None = None) -> typing.AsyncIterator[bytes]:
         if self._content is not None and self._stream is None:
-            for chunk in _rechunk([self._content], chunk_size):
-                yield chunk
+            for whole in _rechunk([self._content], chunk_size):
+                yield whole
             return
         stream = self._begin_stream()
         pending = b""
         try:
             while True:
-                chunk = stream.next_nowait()
-                if chunk is None:
-                    chunk = await _bridge.wait(stream.submit_next)
+                ready = stream.next_nowait()
+                chunk: bytes = await _bridge.wait(stream.submit_next) if ready is None else ready
                 if not chunk:
                     break
                 self._num_bytes_downloaded += len(chunk)
@@ -556,4 +558,3 @@ class _LineSplitter:
         self._buffer = []
         self._trailing_cr = False
         return [line]
-

@@ -1,43 +1,50 @@
 """The native engine (Rust). Private: use the `requestx` package."""
 
-from typing import Any, Optional
+from typing import Any, final
 
-_Timeouts = tuple[Optional[float], Optional[float], Optional[float], Optional[float]]
+__all__ = ["BodyStream", "ClientCore", "Hub", "Op", "RawHeaders", "_after_fork_child", "json_loads"]
+
+_Timeouts = tuple[float | None, float | None, float | None, float | None]
 _RawResponse = tuple[int, str, RawHeaders, Any, str]
 
+@final
 class RawHeaders:
     def items(self) -> list[tuple[bytes, bytes]]: ...
-    def get(self, name: str) -> Optional[bytes]: ...
+    def get(self, name: str) -> bytes | None: ...
 
+@final
 class Hub:
     def __new__(cls) -> Hub: ...
     def fileno(self) -> int: ...
     def drain(self) -> list[int]: ...
 
+@final
 class Op:
     @property
     def id(self) -> int: ...
     def cancel(self) -> bool: ...
     def take(self) -> Any: ...
 
+@final
 class BodyStream:
-    def next_nowait(self) -> Optional[bytes]: ...
+    def next_nowait(self) -> bytes | None: ...
     def submit_next(self, hub: Hub) -> Op: ...
     def next_blocking(self) -> bytes: ...
     def close(self) -> None: ...
 
+@final
 class ClientCore:
     def __new__(
         cls,
         *,
         http1: bool,
         http2: bool,
-        verify: Optional[str],
-        max_connections: Optional[int],
-        max_keepalive: Optional[int],
-        keepalive_expiry: Optional[float],
-        connect_timeout: Optional[float],
-        proxy: Optional[str],
+        verify: str | None,
+        max_connections: int | None,
+        max_keepalive: int | None,
+        keepalive_expiry: float | None,
+        connect_timeout: float | None,
+        proxy: str | None,
         trust_env: bool,
     ) -> ClientCore: ...
     def send_blocking(
@@ -45,7 +52,7 @@ class ClientCore:
         method: str,
         url: str,
         headers: list[tuple[bytes, bytes]],
-        body: Optional[bytes],
+        body: bytes | None,
         timeouts: _Timeouts,
         stream: bool = False,
     ) -> _RawResponse: ...
@@ -55,7 +62,7 @@ class ClientCore:
         method: str,
         url: str,
         headers: list[tuple[bytes, bytes]],
-        body: Optional[bytes],
+        body: bytes | None,
         timeouts: _Timeouts,
         stream: bool = False,
     ) -> Op: ...

@@ -47,4 +47,4 @@ class _Codes(enum.IntEnum):
 # Upper-case names as in http.HTTPStatus, plus httpx's lower-case aliases (codes.ok, codes.not_found).
 _members = {s.name: s.value for s in HTTPStatus}
 _members.update({s.name.lower(): s.value for s in HTTPStatus})
-codes = _Codes("codes", _members)  # type: ignore[misc]
+codes = _Codes("codes", _members)  # type: ignore[call-arg, arg-type]

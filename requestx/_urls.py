@@ -39,7 +39,9 @@ def _primitive(value: PrimitiveData) -> str:
 class URL:
     """A URL. `URL("https://example.org/path?q=1")`, or `URL(url, params=...)` to add a query."""
 
-    __slots__ = ("_raw", "_parts")
+    __slots__ = ("_parts", "_raw")
+
+    _raw: str
 
     def __init__(self, url: URL | str = "", **kwargs: typing.Any) -> None:
         if isinstance(url, URL):
@@ -156,7 +158,19 @@ class URL:
         return not self.is_absolute_url
 
     def copy_with(self, **kwargs: typing.Any) -> URL:
-        allowed = {"scheme", "netloc", "path", "query", "fragment", "host", "port", "username", "password", "raw_path", "params"}
+        allowed = {
+            "scheme",
+            "netloc",
+            "path",
+            "query",
+            "fragment",
+            "host",
+            "port",
+            "username",
+            "password",
+            "raw_path",
+            "params",
+        }
         unknown = set(kwargs) - allowed
         if unknown:
             raise TypeError(f"{sorted(unknown)[0]!r} is an invalid keyword argument for URL()")
@@ -229,6 +243,8 @@ class QueryParams(typing.Mapping[str, str]):
 
     __slots__ = ("_items",)
 
+    _items: list[tuple[str, str]]
+
     def __init__(self, *args: QueryParamTypes | None, **kwargs: typing.Any) -> None:
         value: typing.Any = args[0] if args else kwargs
         items: list[tuple[str, str]] = []
@@ -271,7 +287,7 @@ class QueryParams(typing.Mapping[str, str]):
         return [v for k, v in self._items if k == key]
 
     def set(self, key: str, value: typing.Any = None) -> QueryParams:
-        q = QueryParams([(k, v) for k, v in self._items if k != key])
+        q = self.remove(key)
         q._items.append((key, _primitive(value)))
         return q
 
@@ -281,13 +297,17 @@ class QueryParams(typing.Mapping[str, str]):
         return q
 
     def remove(self, key: str) -> QueryParams:
-        return QueryParams([(k, v) for k, v in self._items if k != key])
+        q = QueryParams()
+        q._items = [(k, v) for k, v in self._items if k != key]
+        return q
 
     def merge(self, params: QueryParamTypes | None = None) -> QueryParams:
         """Keys in `params` replace this object's values for those keys."""
         other = QueryParams(params)
         keys = {k for k, _ in other._items}
-        return QueryParams([(k, v) for k, v in self._items if k not in keys] + other._items)
+        merged = QueryParams()
+        merged._items = [(k, v) for k, v in self._items if k not in keys] + other._items
+        return merged
 
     def __getitem__(self, key: typing.Any) -> str:
         for k, v in self._items:

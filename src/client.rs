@@ -29,7 +29,10 @@ pub(crate) fn next_op_id() -> u64 {
 }
 
 pub(crate) fn closed_error() -> RxError {
-    RxError::new(ErrorKind::ReadError, "the client was closed while the request was in flight")
+    RxError::new(
+        ErrorKind::ReadError,
+        "the client was closed while the request was in flight",
+    )
 }
 
 /// Settings fixed at construction, kept to rebuild the reqwest client in a forked child.
@@ -92,8 +95,9 @@ impl Config {
             Verify::Bundle(certs) => b.tls_certs_only(certs.iter().cloned()),
         };
         if let Some(proxy) = &self.proxy {
-            let proxy = reqwest::Proxy::all(proxy.as_str())
-                .map_err(|e| RxError::new(ErrorKind::ProxyError, format!("invalid proxy URL: {e}")))?;
+            let proxy = reqwest::Proxy::all(proxy.as_str()).map_err(|e| {
+                RxError::new(ErrorKind::ProxyError, format!("invalid proxy URL: {e}"))
+            })?;
             b = b.proxy(proxy);
         } else if !self.trust_env {
             b = b.no_proxy();
@@ -113,7 +117,9 @@ fn load_bundle(path: &str) -> PyResult<Vec<reqwest::Certificate>> {
     let certs = reqwest::Certificate::from_pem_bundle(&pem)
         .map_err(|e| PyValueError::new_err(format!("invalid CA bundle {path:?}: {e}")))?;
     if certs.is_empty() {
-        return Err(PyValueError::new_err(format!("no certificate in CA bundle {path:?}")));
+        return Err(PyValueError::new_err(format!(
+            "no certificate in CA bundle {path:?}"
+        )));
     }
     Ok(certs)
 }
@@ -188,7 +194,9 @@ impl ClientCore {
         trust_env: bool,
     ) -> PyResult<Self> {
         if !http1 && !http2 {
-            return Err(PyValueError::new_err("at least one of http1 or http2 must be enabled"));
+            return Err(PyValueError::new_err(
+                "at least one of http1 or http2 must be enabled",
+            ));
         }
         let verify = match verify.as_deref() {
             None => Verify::Off,
@@ -196,8 +204,11 @@ impl ClientCore {
             Some(path) => Verify::Bundle(load_bundle(path)?),
         };
         let secs = |v: Option<f64>| {
-            v.map(|s| Duration::try_from_secs_f64(s).map_err(|_| PyValueError::new_err(format!("invalid duration: {s}"))))
-                .transpose()
+            v.map(|s| {
+                Duration::try_from_secs_f64(s)
+                    .map_err(|_| PyValueError::new_err(format!("invalid duration: {s}")))
+            })
+            .transpose()
         };
         if max_connections == Some(0) {
             return Err(PyValueError::new_err("max_connections must be at least 1"));
@@ -213,7 +224,9 @@ impl ClientCore {
             proxy,
             trust_env,
         };
-        let live = config.build(runtime::generation()).map_err(|e| e.into_pyerr(py))?;
+        let live = config
+            .build(runtime::generation())
+            .map_err(|e| e.into_pyerr(py))?;
         Ok(Self {
             config,
             live: Mutex::new(live),

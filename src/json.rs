@@ -18,7 +18,10 @@ struct Value<'a, 'de, 'py> {
 
 impl<'a, 'de, 'py> Clone for Value<'a, 'de, 'py> {
     fn clone(&self) -> Self {
-        Self { py: self.py, keys: self.keys }
+        Self {
+            py: self.py,
+            keys: self.keys,
+        }
     }
 }
 
@@ -71,13 +74,19 @@ impl<'de, 'py> Visitor<'de> for Value<'_, 'de, 'py> {
         Ok(pyo3::types::PyBool::new(self.py, v).to_owned().into_any())
     }
     fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        v.into_pyobject(self.py).map(Bound::into_any).map_err(E::custom)
+        v.into_pyobject(self.py)
+            .map(Bound::into_any)
+            .map_err(E::custom)
     }
     fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        v.into_pyobject(self.py).map(Bound::into_any).map_err(E::custom)
+        v.into_pyobject(self.py)
+            .map(Bound::into_any)
+            .map_err(E::custom)
     }
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        v.into_pyobject(self.py).map(Bound::into_any).map_err(E::custom)
+        v.into_pyobject(self.py)
+            .map(Bound::into_any)
+            .map_err(E::custom)
     }
     fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
         Ok(PyString::new(self.py, v).into_any())
@@ -95,7 +104,8 @@ impl<'de, 'py> Visitor<'de> for Value<'_, 'de, 'py> {
         let dict = PyDict::new(self.py);
         while let Some(key) = map.next_key_seed(Key(self.clone()))? {
             let value = map.next_value_seed(self.clone())?;
-            dict.set_item(key, value).map_err(serde::de::Error::custom)?;
+            dict.set_item(key, value)
+                .map_err(serde::de::Error::custom)?;
         }
         Ok(dict.into_any())
     }
@@ -124,6 +134,10 @@ pub(crate) fn json_loads<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'p
 }
 
 fn line_col_to_pos(doc: &str, line: usize, column: usize) -> usize {
-    let start: usize = doc.split_inclusive('\n').take(line.saturating_sub(1)).map(|l| l.chars().count()).sum();
+    let start: usize = doc
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(|l| l.chars().count())
+        .sum();
     start + column.saturating_sub(1)
 }

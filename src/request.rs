@@ -64,8 +64,13 @@ pub(crate) fn build(
     headers: Vec<(PyBackedBytes, PyBackedBytes)>,
     body: Option<PyBackedBytes>,
 ) -> PyResult<reqwest::Request> {
-    let method = Method::from_bytes(method.as_bytes())
-        .map_err(|_| local(py, ErrorKind::LocalProtocolError, format!("Invalid method {method:?}")))?;
+    let method = Method::from_bytes(method.as_bytes()).map_err(|_| {
+        local(
+            py,
+            ErrorKind::LocalProtocolError,
+            format!("Invalid method {method:?}"),
+        )
+    })?;
     let url = parse_url(py, url)?;
     let mut map = HeaderMap::with_capacity(headers.len());
     for (name, value) in &headers {
@@ -101,7 +106,11 @@ fn parse_url(py: Python<'_>, url: &str) -> PyResult<Url> {
             ErrorKind::UnsupportedProtocol,
             "Request URL is missing an 'http://' or 'https://' protocol.",
         ),
-        other => local(py, ErrorKind::InvalidUrl, format!("Invalid URL {url:?}: {other}")),
+        other => local(
+            py,
+            ErrorKind::InvalidUrl,
+            format!("Invalid URL {url:?}: {other}"),
+        ),
     })?;
     match parsed.scheme() {
         "http" | "https" => {}
@@ -114,7 +123,11 @@ fn parse_url(py: Python<'_>, url: &str) -> PyResult<Url> {
         }
     }
     if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(local(py, ErrorKind::InvalidUrl, format!("Invalid URL {url:?}: no host")));
+        return Err(local(
+            py,
+            ErrorKind::InvalidUrl,
+            format!("Invalid URL {url:?}: no host"),
+        ));
     }
     Ok(parsed)
 }
@@ -128,9 +141,12 @@ async fn acquire(
     };
     let acquire = permits.acquire_owned();
     let permit = match limit {
-        Some(limit) => tokio::time::timeout(limit, acquire)
-            .await
-            .map_err(|_| RxError::new(ErrorKind::PoolTimeout, "timed out waiting for a connection from the pool"))?,
+        Some(limit) => tokio::time::timeout(limit, acquire).await.map_err(|_| {
+            RxError::new(
+                ErrorKind::PoolTimeout,
+                "timed out waiting for a connection from the pool",
+            )
+        })?,
         None => acquire.await,
     };
     Ok(Some(permit.expect("the pool semaphore is never closed")))
@@ -174,7 +190,10 @@ pub(crate) async fn execute(
     })
 }
 
-async fn read_all(response: &mut reqwest::Response, read: Option<Duration>) -> Result<Bytes, RxError> {
+async fn read_all(
+    response: &mut reqwest::Response,
+    read: Option<Duration>,
+) -> Result<Bytes, RxError> {
     // The common small body arrives as one chunk: hand it over without copying.
     let Some(first) = read_chunk(response, read).await? else {
         return Ok(Bytes::new());

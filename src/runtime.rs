@@ -84,10 +84,7 @@ fn start(generation: u64) -> Engine {
     ));
     let (tx, rx) = mpsc::unbounded_channel();
     runtime.spawn(dispatch(rx));
-    Engine {
-        generation,
-        tx,
-    }
+    Engine { generation, tx }
 }
 
 async fn dispatch(mut rx: mpsc::UnboundedReceiver<Job>) {

@@ -98,9 +98,12 @@ pub(crate) async fn read_chunk(
     let result = match (ready, read_timeout) {
         (Poll::Ready(result), _) => result,
         (Poll::Pending, None) => chunk.await,
-        (Poll::Pending, Some(limit)) => tokio::time::timeout(limit, chunk)
-            .await
-            .map_err(|_| RxError::new(ErrorKind::ReadTimeout, "timed out reading the response body"))?,
+        (Poll::Pending, Some(limit)) => tokio::time::timeout(limit, chunk).await.map_err(|_| {
+            RxError::new(
+                ErrorKind::ReadTimeout,
+                "timed out reading the response body",
+            )
+        })?,
     };
     result.map_err(|e| RxError::from_reqwest(&e))
 }
@@ -138,7 +141,9 @@ impl BodyStream {
             Ok(Ok(chunk)) => Ok(Some(PyBytes::new(py, &chunk).unbind())),
             Ok(Err(err)) => Err(err.into_pyerr(py)),
             Err(mpsc::error::TryRecvError::Empty) => Ok(None),
-            Err(mpsc::error::TryRecvError::Disconnected) => Ok(Some(PyBytes::new(py, b"").unbind())),
+            Err(mpsc::error::TryRecvError::Disconnected) => {
+                Ok(Some(PyBytes::new(py, b"").unbind()))
+            }
         }
     }
 

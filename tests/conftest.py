@@ -47,7 +47,7 @@ class Server:
             except OSError:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
                     self.stop()
-                    raise RuntimeError(f"server {argv} did not start")
+                    raise RuntimeError(f"server {argv} did not start") from None
                 time.sleep(0.05)
 
     def stop(self) -> None:
@@ -63,8 +63,19 @@ class Server:
 @pytest.fixture(scope="session")
 def server() -> typing.Iterator[Server]:
     s = Server(
-        [sys.executable, "-m", "uvicorn", "tests.servers.app:app", "--fd", "{fd}", "--log-level", "warning",
-         "--no-access-log", "--timeout-keep-alive", "30"]
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "tests.servers.app:app",
+            "--fd",
+            "{fd}",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--timeout-keep-alive",
+            "30",
+        ]
     )
     yield s
     s.stop()

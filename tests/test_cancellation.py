@@ -126,7 +126,10 @@ def test_signal_handler_exception_interrupts_blocking_call(server) -> None:
 
 
 def test_ctrl_c_interrupts_streaming_read(server) -> None:
-    with requestx.Client(timeout=30) as c, c.stream("GET", server.url + "/stream", params={"chunks": 100, "delay": 1}) as r:
+    with (
+        requestx.Client(timeout=30) as c,
+        c.stream("GET", server.url + "/stream", params={"chunks": 100, "delay": 1}) as r,
+    ):
         timer = _interrupt_main_after(0.5)
         with pytest.raises(KeyboardInterrupt):
             for _ in r.iter_bytes():
@@ -140,7 +143,9 @@ def test_garbage_collected_stream_aborts(server) -> None:
     limits = requestx.Limits(max_connections=1)
     with requestx.Client(limits=limits, timeout=requestx.Timeout(5, pool=2)) as c:
         for _ in range(3):
-            r = c.send(c.build_request("GET", server.url + "/stream", params={"chunks": 100, "delay": 0.5}), stream=True)
+            r = c.send(
+                c.build_request("GET", server.url + "/stream", params={"chunks": 100, "delay": 0.5}), stream=True
+            )
             assert r.status_code == 200
             del r
             gc.collect()

@@ -128,7 +128,13 @@ def test_json_decoded_in_rust(server) -> None:
 
 
 def test_response_json_edge_cases() -> None:
-    for text in ['{"a": 1}', "[1, 2.5, -3, true, false, null]", '"\\u00e9\\ud83d\\ude00"', "1e400", "12345678901234567"]:
+    for text in [
+        '{"a": 1}',
+        "[1, 2.5, -3, true, false, null]",
+        '"\\u00e9\\ud83d\\ude00"',
+        "1e400",
+        "12345678901234567",
+    ]:
         assert requestx.Response(200, content=text.encode()).json() == json.loads(text)
     bom = requestx.Response(200, content=b"\xef\xbb\xbf" + b'{"a": 1}')
     assert bom.json() == {"a": 1}
@@ -197,7 +203,9 @@ def test_redirect_method_rewriting(server) -> None:
             (308, "PUT", "PUT"),
             (303, "HEAD", "HEAD"),
         ]:
-            r = c.request(method, server.url + "/redirect-to", params={"url": target, "status": status}, content=b"body")
+            r = c.request(
+                method, server.url + "/redirect-to", params={"url": target, "status": status}, content=b"body"
+            )
             assert r.request.method == expected
             if expected != "HEAD":
                 echo = r.json()
@@ -226,7 +234,10 @@ def test_redirects_async(server, arun) -> None:
 
 def test_basic_auth_and_hooks(server) -> None:
     seen: list[str] = []
-    hooks = {"request": [lambda req: seen.append("req " + req.method)], "response": [lambda r: seen.append(f"resp {r.status_code}")]}
+    hooks = {
+        "request": [lambda req: seen.append("req " + req.method)],
+        "response": [lambda r: seen.append(f"resp {r.status_code}")],
+    }
     with requestx.Client(auth=("user", "pässword"), event_hooks=hooks) as c:
         headers = dict(c.get(server.url + "/echo").json()["headers"])
     assert headers["authorization"] == "Basic dXNlcjpww6Rzc3dvcmQ="

@@ -15,8 +15,16 @@ def test_all_sorted_and_complete() -> None:
 
 
 def test_public_classes_live_in_requestx() -> None:
-    for cls in (requestx.Client, requestx.AsyncClient, requestx.Response, requestx.Request, requestx.Headers,
-                requestx.URL, requestx.Timeout, requestx.ReadTimeout):
+    for cls in (
+        requestx.Client,
+        requestx.AsyncClient,
+        requestx.Response,
+        requestx.Request,
+        requestx.Headers,
+        requestx.URL,
+        requestx.Timeout,
+        requestx.ReadTimeout,
+    ):
         assert cls.__module__ == "requestx"
 
 
@@ -30,8 +38,21 @@ def test_httpx_drop_in_names() -> None:
     missing = {n for n in httpx.__all__ if not hasattr(requestx, n)}
     # Still to come (issue 3): cookies, transports, digest/netrc auth, multipart.
     expected_later = {
-        "ASGITransport", "AsyncBaseTransport", "AsyncByteStream", "AsyncHTTPTransport", "BaseTransport",
-        "ByteStream", "Cookies", "DigestAuth", "HTTPTransport", "MockTransport", "NetRCAuth", "Proxy",
-        "SyncByteStream", "WSGITransport", "create_ssl_context", "main",
+        "ASGITransport",
+        "AsyncBaseTransport",
+        "AsyncByteStream",
+        "AsyncHTTPTransport",
+        "BaseTransport",
+        "ByteStream",
+        "Cookies",
+        "DigestAuth",
+        "HTTPTransport",
+        "MockTransport",
+        "NetRCAuth",
+        "Proxy",
+        "SyncByteStream",
+        "WSGITransport",
+        "create_ssl_context",
+        "main",
     }
     assert missing <= expected_later

@@ -51,7 +51,9 @@ impl Hub {
         // SAFETY: eventfd has no memory preconditions; the result is checked before use.
         let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
         if fd < 0 {
-            return Err(PyOSError::new_err(std::io::Error::last_os_error().to_string()));
+            return Err(PyOSError::new_err(
+                std::io::Error::last_os_error().to_string(),
+            ));
         }
         Ok(Self {
             inner: Arc::new(HubInner {

@@ -15,7 +15,9 @@ RESPONSES: dict[str, bytes] = {
     "/close": b"",
     "/badchunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nZZZ\r\nhello\r\n",
     "/headerflood": b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(5000)) + b"\r\n",
-    "/badgzip": b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Encoding: gzip\r\nContent-Length: 12\r\n\r\nnot gzipped!",
+    "/badgzip": (
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Encoding: gzip\r\nContent-Length: 12\r\n\r\nnot gzipped!"
+    ),
     "/badstatus": b"HTTP/1.1 9999 Nope\r\nContent-Length: 0\r\n\r\n",
     "/ok": b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
 }
