@@ -20,14 +20,15 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 @nox.session
 def tests(session: nox.Session) -> None:
     """Build the extension (release) and run the test suite against loopback servers."""
-    session.install(".[test]")
+    # Editable: the extension lands beside the sources, so the tests import this checkout.
+    session.install("-e", ".[test]")
     session.run("python", "-m", "pytest", *session.posargs)
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff, mypy --strict on the package and stubtest on the native stub, cargo fmt, clippy -D warnings."""
-    session.install(".[lint]")
+    session.install("-e", ".[lint]")
     session.run("ruff", "check", "requestx", "tests", "noxfile.py")
     session.run("ruff", "format", "--check", "requestx", "tests", "noxfile.py")
     session.run("mypy", "--strict", "requestx")
@@ -39,7 +40,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """The referee (../shared/bench/run) with requestx from this session, when it is present."""
-    session.install(".[test]")
+    session.install("-e", ".[test]")
     referee = os.path.join(ROOT, "..", "shared", "bench", "run")
     if not os.path.exists(referee):
         session.error("the referee ../shared/bench/run is not here")

@@ -32,16 +32,21 @@ def _listening_socket() -> socket.socket:
 class Server:
     """A server process bound to a socket this process opened (so no port race)."""
 
-    def __init__(self, argv: list[str]) -> None:
+    def __init__(self, argv: list[str], scheme: str = "http", ca: str | None = None) -> None:
         self.sock = _listening_socket()
         self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         argv = [a.replace("{fd}", str(self.sock.fileno())) for a in argv]
         self.proc = subprocess.Popen(argv, cwd=ROOT, pass_fds=(self.sock.fileno(),))
         deadline = time.monotonic() + 20
+        context = None
+        if ca is not None:
+            import ssl
+
+            context = ssl.create_default_context(cafile=ca)
         while True:
             try:
-                with urllib.request.urlopen(self.url + "/small", timeout=2) as r:
+                with urllib.request.urlopen(self.url + "/small", timeout=2, context=context) as r:
                     r.read()
                 break
             except OSError:
@@ -76,6 +81,58 @@ def server() -> typing.Iterator[Server]:
             "--timeout-keep-alive",
             "30",
         ]
+    )
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def h2_server() -> typing.Iterator[Server]:
+    """hypercorn: HTTP/2 with prior knowledge over cleartext (and HTTP/1.1)."""
+    s = Server(
+        [sys.executable, "-m", "hypercorn", "tests.servers.app:app", "--bind", "fd://{fd}", "--log-level", "warning"]
+    )
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A throwaway CA (trustme) and a certificate for 127.0.0.1 and localhost signed by it."""
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    d = tmp_path_factory.mktemp("tls")
+    paths = {"ca": str(d / "ca.pem"), "cert": str(d / "cert.pem"), "key": str(d / "key.pem")}
+    ca.cert_pem.write_to_path(paths["ca"])
+    cert.cert_chain_pems[0].write_to_path(paths["cert"])
+    for pem in cert.cert_chain_pems[1:]:
+        pem.write_to_path(paths["cert"], append=True)
+    cert.private_key_pem.write_to_path(paths["key"])
+    return paths
+
+
+@pytest.fixture(scope="session")
+def tls_server(tls_certs: dict[str, str]) -> typing.Iterator[Server]:
+    """hypercorn over TLS, offering h2 and http/1.1 by ALPN."""
+    s = Server(
+        [
+            sys.executable,
+            "-m",
+            "hypercorn",
+            "tests.servers.app:app",
+            "--bind",
+            "fd://{fd}",
+            "--log-level",
+            "warning",
+            "--certfile",
+            tls_certs["cert"],
+            "--keyfile",
+            tls_certs["key"],
+        ],
+        scheme="https",
+        ca=tls_certs["ca"],
     )
     yield s
     s.stop()

@@ -1,0 +1,68 @@
+"""HTTP/2: prior knowledge over cleartext, ALPN over TLS (trustme certificates), and cancellation
+seen by the server as a reset stream while the connection lives on."""
+
+from __future__ import annotations
+
+import urllib.request
+import uuid
+
+import pytest
+
+import requestx
+
+
+def test_h2c_prior_knowledge(h2_server, arun) -> None:
+    async def main() -> None:
+        async with requestx.AsyncClient(http1=False, http2=True) as c:
+            r = await c.get(h2_server.url + "/echo")
+            assert r.http_version == "HTTP/2"
+            assert r.json()["http_version"] == "2"
+            results = await arun.gather([lambda: c.get(h2_server.url + "/small") for _ in range(50)])
+            assert all(x.status_code == 200 and x.http_version == "HTTP/2" for x in results)
+
+    arun(main)
+
+
+def test_http1_by_default(h2_server) -> None:
+    with requestx.Client() as c:
+        assert c.get(h2_server.url + "/echo").json()["http_version"] == "1.1"
+
+
+def test_h2_cancel_resets_the_stream(h2_server, arun) -> None:
+    key = uuid.uuid4().hex
+
+    async def main() -> None:
+        async with requestx.AsyncClient(http1=False, http2=True, timeout=30) as c:
+            assert (await c.get(h2_server.url + "/small")).status_code == 200
+            assert await arun.cancel_after(0.3, lambda: c.get(h2_server.url + "/hang", params={"id": key}))
+            r = await c.get(h2_server.url + "/small")
+            assert r.status_code == 200 and r.http_version == "HTTP/2"
+
+    arun(main)
+    with urllib.request.urlopen(f"{h2_server.url}/disconnected?id={key}&wait=5", timeout=10) as r:
+        assert b'"disconnected": true' in r.read()
+
+
+def test_tls_alpn_h2_with_ca_bundle(tls_server, tls_certs) -> None:
+    with requestx.Client(http2=True, verify=tls_certs["ca"]) as c:
+        r = c.get(tls_server.url + "/echo")
+        assert r.http_version == "HTTP/2"
+    with requestx.Client(verify=tls_certs["ca"]) as c:
+        assert c.get(tls_server.url + "/echo").http_version == "HTTP/1.1"
+
+
+def test_tls_verification_failure_is_connect_error(tls_server) -> None:
+    with requestx.Client(verify=True, trust_env=False) as c, pytest.raises(requestx.ConnectError) as info:
+        c.get(tls_server.url + "/small")
+    assert "certificate" in str(info.value).lower()
+    with requestx.Client(verify=False) as c:
+        assert c.get(tls_server.url + "/small").status_code == 200
+
+
+def test_unreadable_ca_bundle(tmp_path) -> None:
+    with pytest.raises(OSError):
+        requestx.Client(verify=str(tmp_path / "missing.pem"))
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a certificate")
+    with pytest.raises(ValueError):
+        requestx.Client(verify=str(bad))
