@@ -27,13 +27,15 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff, mypy --strict on the package and stubtest on the native stub, cargo fmt, clippy -D warnings."""
+    """ruff, mypy --strict on the package and stubtest on the native stub, cargo fmt, clippy -D warnings,
+    and the Rust unit tests."""
     session.install("-e", ".[lint]")
     session.run("ruff", "check", "requestx", "tests", "noxfile.py")
     session.run("ruff", "format", "--check", "requestx", "tests", "noxfile.py")
     session.run("mypy", "--strict", "requestx")
     session.run("python", "-m", "mypy.stubtest", "requestx._requestx")
     session.run("cargo", "fmt", "--check", external=True)
+    session.run("cargo", "test", "--release", "--lib", external=True)
     session.run("cargo", "clippy", "--release", "--all-targets", "--", "-D", "warnings", external=True)
 
 

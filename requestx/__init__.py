@@ -42,6 +42,7 @@ from ._exceptions import (
 from ._headers import Headers
 from ._models import Request, Response
 from ._requestx import _after_fork_child
+from ._sse import EventSource, ServerSentEvent, SSEError, aconnect_sse, connect_sse
 from ._status_codes import codes
 from ._urls import URL, QueryParams
 
@@ -55,6 +56,7 @@ __all__ = [
     "ConnectTimeout",
     "CookieConflict",
     "DecodingError",
+    "EventSource",
     "FunctionAuth",
     "HTTPError",
     "HTTPStatusError",
@@ -75,6 +77,8 @@ __all__ = [
     "RequestNotRead",
     "Response",
     "ResponseNotRead",
+    "SSEError",
+    "ServerSentEvent",
     "StreamClosed",
     "StreamConsumed",
     "StreamError",
@@ -88,7 +92,9 @@ __all__ = [
     "WriteError",
     "WriteTimeout",
     "__version__",
+    "aconnect_sse",
     "codes",
+    "connect_sse",
     "delete",
     "get",
     "head",

@@ -16,9 +16,7 @@ import weakref
 
 from ._requestx import Hub, Op
 
-__all__ = ["current_library", "wait"]
-
-T = typing.TypeVar("T")
+__all__ = ["current_hub", "current_library", "wait", "wait_op"]
 
 
 def current_library() -> str:
@@ -31,33 +29,43 @@ def current_library() -> str:
     return "asyncio"
 
 
+class _Waiter(typing.Protocol):
+    hub: Hub
+
+    async def wait(self, op: Op) -> typing.Any: ...
+
+
+def _current_waiter() -> _Waiter:
+    if current_library() == "trio":
+        return _trio_waiter()
+    return _asyncio_waiter(asyncio.get_running_loop())
+
+
+def current_hub() -> Hub:
+    """The hub of the running loop: pass it to the engine, then `await wait_op(op)`."""
+    return _current_waiter().hub
+
+
 async def wait(submit: typing.Callable[..., Op], *args: typing.Any) -> typing.Any:
     """Runs `submit(hub, *args)` and waits for the Op it returns; cancelling the caller aborts it."""
-    if current_library() == "trio":
-        return await _trio_wait(submit, args)
-    loop = asyncio.get_running_loop()
-    waiter = _asyncio_waiter(loop)
-    op = submit(waiter.hub, *args)
-    future = loop.create_future()
-    waiter.pending[op.id] = future
-    try:
-        await future
-    except BaseException:
-        # CancelledError (task cancel, wait_for, timeout): abort the Rust task, then re-raise.
-        op.cancel()
-        waiter.pending.pop(op.id, None)
-        raise
-    return op.take()
+    waiter = _current_waiter()
+    return await waiter.wait(submit(waiter.hub, *args))
+
+
+async def wait_op(op: Op) -> typing.Any:
+    """Waits for an Op submitted with `current_hub()` earlier in this task."""
+    return await _current_waiter().wait(op)
 
 
 # --- asyncio and uvloop -----------------------------------------------------------------------
 
 
 class _AsyncioWaiter:
-    __slots__ = ("__weakref__", "hub", "pending")
+    __slots__ = ("__weakref__", "hub", "loop", "pending")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.hub = Hub()
+        self.loop = loop
         self.pending: dict[int, asyncio.Future[None]] = {}
         loop.add_reader(self.hub.fileno(), self._on_ready)
 
@@ -67,6 +75,19 @@ class _AsyncioWaiter:
             future = pending.pop(op_id, None)
             if future is not None and not future.done():
                 future.set_result(None)
+
+    async def wait(self, op: Op) -> typing.Any:
+        if not op.done:
+            future = self.loop.create_future()
+            self.pending[op.id] = future
+            try:
+                await future
+            except BaseException:
+                # CancelledError (task cancel, wait_for, timeout): abort the Rust task, re-raise.
+                op.cancel()
+                self.pending.pop(op.id, None)
+                raise
+        return op.take()
 
 
 _loop_waiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncioWaiter] = weakref.WeakKeyDictionary()
@@ -110,6 +131,25 @@ class _TrioWaiter:
                 if task is not None:
                     reschedule(task)
 
+    async def wait(self, op: Op) -> typing.Any:
+        import trio
+
+        if op.done:
+            await trio.lowlevel.checkpoint()
+            return op.take()
+        self.pending[op.id] = trio.lowlevel.current_task()
+
+        def abort(_raise_cancel: typing.Any) -> trio.lowlevel.Abort:
+            # The cancel wins only if it beats the completion in the slot's compare-and-swap;
+            # otherwise the completion is already queued and the pump reschedules this task.
+            if op.cancel():
+                self.pending.pop(op.id, None)
+                return trio.lowlevel.Abort.SUCCEEDED
+            return trio.lowlevel.Abort.FAILED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+        return op.take()
+
 
 _trio_run_var: typing.Any = None
 
@@ -127,22 +167,3 @@ def _trio_waiter() -> _TrioWaiter:
         _trio_run_var.set(waiter)
         trio.lowlevel.spawn_system_task(waiter.pump, name="requestx-hub")
         return waiter
-
-
-async def _trio_wait(submit: typing.Callable[..., Op], args: tuple[typing.Any, ...]) -> typing.Any:
-    import trio
-
-    waiter = _trio_waiter()
-    op = submit(waiter.hub, *args)
-    waiter.pending[op.id] = trio.lowlevel.current_task()
-
-    def abort(_raise_cancel: typing.Any) -> trio.lowlevel.Abort:
-        # The cancel wins only if it beats the completion in the slot's compare-and-swap; otherwise
-        # the completion is already queued and the pump will reschedule this task.
-        if op.cancel():
-            waiter.pending.pop(op.id, None)
-            return trio.lowlevel.Abort.SUCCEEDED
-        return trio.lowlevel.Abort.FAILED
-
-    await trio.lowlevel.wait_task_rescheduled(abort)
-    return op.take()

@@ -25,12 +25,12 @@ from ._config import (
     TimeoutTypes,
     UseClientDefault,
 )
-from ._content import RequestContent, encode_request
+from ._content import RequestContent, StreamBody, encode_request
 from ._exceptions import RequestError, TooManyRedirects
 from ._headers import Headers, HeaderTypes
-from ._models import Request, Response
+from ._models import Request, Response, set_length_headers
 from ._redirects import REDIRECT_CODES, build_redirect_request
-from ._requestx import ClientCore
+from ._requestx import BodySender, ClientCore
 from ._urls import URL, QueryParams, QueryParamTypes
 
 __all__ = ["AsyncClient", "Client"]
@@ -216,7 +216,7 @@ class _BaseClient:
         if body is not None:
             if content_type is not None and "content-type" not in merged_headers:
                 merged_headers._list.append((b"Content-Type", content_type.encode("ascii")))
-            merged_headers["Content-Length"] = str(len(body))
+            set_length_headers(merged_headers, body)
         if isinstance(timeout, UseClientDefault):
             timeout_dict = self._timeout_dict
         else:
@@ -276,14 +276,17 @@ class Client(_BaseClient):
             hook(request)
         started = time.perf_counter()
         try:
-            raw = self._core.send_blocking(
-                request.method,
-                str(request.url),
-                request.headers._list,
-                request._content,
-                self._timeouts(request),
-                stream,
-            )
+            if request.stream is None:
+                raw = self._core.send_blocking(
+                    request.method,
+                    str(request.url),
+                    request.headers._list,
+                    request._content,
+                    self._timeouts(request),
+                    stream,
+                )
+            else:
+                raw = self._upload(request, stream)
         except RequestError as exc:
             exc._request = request
             raise
@@ -291,6 +294,31 @@ class Client(_BaseClient):
         for hook in self._response_hooks:
             hook(response)
         return response
+
+    def _upload(self, request: Request, stream: bool) -> typing.Any:
+        """Sends a streamed body from this thread, chunk by chunk, while the request is in flight."""
+        timeouts = self._timeouts(request)
+        sender = BodySender(timeouts[2])
+        op = self._core.send_async(
+            None, request.method, str(request.url), request.headers._list, sender, timeouts, stream
+        )
+        try:
+            for chunk in typing.cast(StreamBody, request.stream):
+                if not chunk:
+                    continue
+                queued = sender.try_send(chunk)
+                if queued is None:
+                    queued = sender.send_blocking(chunk)
+                if not queued:
+                    break  # the request stopped reading its body: its outcome says why
+            else:
+                sender.close()
+        except BaseException:
+            # The user's iterator raised (or Ctrl-C): abort the request, let the exception through.
+            op.cancel()
+            sender.abort()
+            raise
+        return op.wait()
 
     def send(
         self,
@@ -434,15 +462,18 @@ class AsyncClient(_BaseClient):
             await hook(request)
         started = time.perf_counter()
         try:
-            raw = await _bridge.wait(
-                self._core.send_async,
-                request.method,
-                str(request.url),
-                request.headers._list,
-                request._content,
-                self._timeouts(request),
-                stream,
-            )
+            if request.stream is None:
+                raw = await _bridge.wait(
+                    self._core.send_async,
+                    request.method,
+                    str(request.url),
+                    request.headers._list,
+                    request._content,
+                    self._timeouts(request),
+                    stream,
+                )
+            else:
+                raw = await self._upload(request, stream)
         except RequestError as exc:
             exc._request = request
             raise
@@ -450,6 +481,30 @@ class AsyncClient(_BaseClient):
         for hook in self._response_hooks:
             await hook(response)
         return response
+
+    async def _upload(self, request: Request, stream: bool) -> typing.Any:
+        """Sends a streamed body from this task, chunk by chunk, while the request is in flight."""
+        timeouts = self._timeouts(request)
+        sender = BodySender(timeouts[2])
+        op = self._core.send_async(
+            _bridge.current_hub(), request.method, str(request.url), request.headers._list, sender, timeouts, stream
+        )
+        try:
+            async for chunk in typing.cast(StreamBody, request.stream):
+                if not chunk:
+                    continue
+                queued = sender.try_send(chunk)
+                if queued is None:
+                    queued = await _bridge.wait(sender.submit_send, chunk)
+                if not queued:
+                    break  # the request stopped reading its body: its outcome says why
+            else:
+                sender.close()
+        except BaseException:
+            op.cancel()
+            sender.abort()
+            raise
+        return await _bridge.wait_op(op)
 
     async def send(
         self,

@@ -9,8 +9,8 @@ import time
 import typing
 
 from . import _bridge
-from ._content import RequestContent, encode_request
-from ._exceptions import HTTPStatusError, ResponseNotRead, StreamClosed, StreamConsumed
+from ._content import RequestContent, StreamBody, encode_request
+from ._exceptions import HTTPStatusError, RequestNotRead, ResponseNotRead, StreamClosed, StreamConsumed
 from ._headers import Headers, HeaderTypes
 from ._requestx import BodyStream, RawHeaders, json_loads
 from ._status_codes import codes
@@ -24,7 +24,7 @@ _REDIRECT_CODES = frozenset((301, 302, 303, 307, 308))
 class Request:
     """An HTTP request: method, URL, headers and a body of bytes."""
 
-    __slots__ = ("_content", "extensions", "headers", "method", "url")
+    __slots__ = ("_content", "extensions", "headers", "method", "stream", "url")
 
     def __init__(
         self,
@@ -43,28 +43,35 @@ class Request:
         self.headers = Headers(headers)
         self.extensions = {} if extensions is None else extensions
         body, content_type = encode_request(content, data, json)
-        self._content = body
+        self._content, self.stream = _split_body(body)
         if body is not None:
             if content_type is not None and "content-type" not in self.headers:
                 self.headers["Content-Type"] = content_type
-            self.headers["Content-Length"] = str(len(body))
+            set_length_headers(self.headers, body)
 
     @classmethod
     def _build(
-        cls, method: str, url: URL, headers: Headers, body: bytes | None, extensions: dict[str, typing.Any]
+        cls,
+        method: str,
+        url: URL,
+        headers: Headers,
+        body: bytes | StreamBody | None,
+        extensions: dict[str, typing.Any],
     ) -> Request:
         """The client's path: parts already merged and encoded, adopted without copies."""
         self = cls.__new__(cls)
         self.method = method
         self.url = url
         self.headers = headers
-        self._content = body
+        self._content, self.stream = _split_body(body)
         self.extensions = extensions
         return self
 
     @property
     def content(self) -> bytes:
         if self._content is None:
+            if self.stream is not None:
+                raise RequestNotRead()
             return b""
         return self._content
 
@@ -76,6 +83,21 @@ class Request:
 
     def __repr__(self) -> str:
         return f"<Request({self.method!r}, {str(self.url)!r})>"
+
+
+def _split_body(body: bytes | StreamBody | None) -> tuple[bytes | None, StreamBody | None]:
+    if isinstance(body, StreamBody):
+        return None, body
+    return body, None
+
+
+def set_length_headers(headers: Headers, body: bytes | StreamBody) -> None:
+    """Content-Length for bytes; chunked transfer for a body of unknown length."""
+    if isinstance(body, StreamBody):
+        if "content-length" not in headers:
+            headers["Transfer-Encoding"] = "chunked"
+    else:
+        headers["Content-Length"] = str(len(body))
 
 
 def _charset(content_type: str | None) -> str | None:
@@ -155,9 +177,11 @@ class Response:
         elif html is not None:
             body, content_type = html.encode("utf-8"), "text/html; charset=utf-8"
         elif json is not None:
-            body, content_type = encode_request(json=json)
+            encoded, content_type = encode_request(json=json)
+            body = typing.cast(bytes, encoded)
         elif content is not None:
-            body, _ = encode_request(content=content)
+            encoded, _ = encode_request(content=content)
+            body = b"".join(encoded) if isinstance(encoded, StreamBody) else encoded
         self._content: bytes | None = b"" if body is None else body
         if body is not None:
             if content_type is not None and "content-type" not in self._headers:
@@ -470,6 +494,17 @@ class Response:
                 yield line
         for line in splitter.flush():
             yield line
+
+    def iter_sse(self) -> typing.Iterator[typing.Any]:
+        """The body as server-sent events (`ServerSentEvent`), parsed in Rust as they arrive."""
+        from ._sse import iter_sse
+
+        return iter_sse(self)
+
+    def aiter_sse(self) -> typing.AsyncIterator[typing.Any]:
+        from ._sse import aiter_sse
+
+        return aiter_sse(self)
 
     def close(self) -> None:
         """Stops the body transfer (its connection is closed if the body was not fully read)."""

@@ -7,6 +7,7 @@ http→https upgrade of the same host); `Cookie` goes (the jar re-applies cookie
 
 from __future__ import annotations
 
+from ._content import StreamBody
 from ._exceptions import RemoteProtocolError, UnsupportedProtocol
 from ._headers import Headers
 from ._models import Request, Response
@@ -65,7 +66,8 @@ def build_redirect_request(request: Request, response: Response) -> Request:
             headers.pop("Authorization", None)
         if "host" in headers:
             headers["Host"] = url.netloc.decode("ascii")
-    body = request._content
+    # A streamed body cannot be replayed: sending it again raises StreamConsumed.
+    body: bytes | StreamBody | None = request.stream if request.stream is not None else request._content
     if method != request.method and method == "GET":
         for name in ("Content-Length", "Transfer-Encoding", "Content-Type"):
             headers.pop(name, None)

@@ -2,7 +2,17 @@
 
 from typing import Any, final
 
-__all__ = ["BodyStream", "ClientCore", "Hub", "Op", "RawHeaders", "_after_fork_child", "json_loads"]
+__all__ = [
+    "BodySender",
+    "BodyStream",
+    "SseDecoder",
+    "ClientCore",
+    "Hub",
+    "Op",
+    "RawHeaders",
+    "_after_fork_child",
+    "json_loads",
+]
 
 _Timeouts = tuple[float | None, float | None, float | None, float | None]
 _RawResponse = tuple[int, str, RawHeaders, Any, str]
@@ -22,6 +32,9 @@ class Hub:
 class Op:
     @property
     def id(self) -> int: ...
+    @property
+    def done(self) -> bool: ...
+    def wait(self) -> Any: ...
     def cancel(self) -> bool: ...
     def take(self) -> Any: ...
 
@@ -58,11 +71,11 @@ class ClientCore:
     ) -> _RawResponse: ...
     def send_async(
         self,
-        hub: Hub,
+        hub: Hub | None,
         method: str,
         url: str,
         headers: list[tuple[bytes, bytes]],
-        body: bytes | None,
+        body: bytes | BodySender | None,
         timeouts: _Timeouts,
         stream: bool = False,
     ) -> Op: ...
@@ -72,3 +85,19 @@ class ClientCore:
 
 def json_loads(data: bytes) -> Any: ...
 def _after_fork_child() -> None: ...
+
+@final
+class SseDecoder:
+    def __new__(cls) -> SseDecoder: ...
+    def feed(self, chunk: bytes) -> list[tuple[str, str, str, int | None]]: ...
+    @property
+    def last_event_id(self) -> str: ...
+
+@final
+class BodySender:
+    def __new__(cls, write_timeout: float | None = None) -> BodySender: ...
+    def try_send(self, chunk: bytes) -> bool | None: ...
+    def send_blocking(self, chunk: bytes) -> bool: ...
+    def submit_send(self, hub: Hub, chunk: bytes) -> Op: ...
+    def close(self) -> None: ...
+    def abort(self) -> None: ...

@@ -243,37 +243,41 @@ impl ClientCore {
         method: &str,
         url: &str,
         headers: Vec<(PyBackedBytes, PyBackedBytes)>,
-        body: Option<PyBackedBytes>,
+        body: Option<Bound<'_, PyAny>>,
         timeouts: TimeoutArgs,
         stream: bool,
     ) -> PyResult<Py<PyAny>> {
-        let request = request::build(py, method, url, headers, body)?;
+        let request = request::build(py, method, url, headers, body.as_ref())?;
         let timeouts = Timeouts::from_args(timeouts)?;
         let job = self.job(py, request, timeouts, stream, Waiter::Thread)?;
         let outcome = run_blocking(py, job)?;
         outcome_into_py(py, outcome)
     }
 
-    /// Sends and returns at once; `hub` reports the returned Op's id when the response is in.
+    /// Sends and returns at once. With a hub, the hub reports the Op's id when the response is
+    /// in; without one, a thread waits with `Op.wait()` (after feeding a streamed body).
     #[pyo3(signature = (hub, method, url, headers, body, timeouts, stream=false))]
     #[allow(clippy::too_many_arguments)]
     fn send_async(
         &self,
         py: Python<'_>,
-        hub: &Hub,
+        hub: Option<&Hub>,
         method: &str,
         url: &str,
         headers: Vec<(PyBackedBytes, PyBackedBytes)>,
-        body: Option<PyBackedBytes>,
+        body: Option<Bound<'_, PyAny>>,
         timeouts: TimeoutArgs,
         stream: bool,
     ) -> PyResult<Op> {
-        let request = request::build(py, method, url, headers, body)?;
+        let request = request::build(py, method, url, headers, body.as_ref())?;
         let timeouts = Timeouts::from_args(timeouts)?;
         let id = next_op_id();
-        let waiter = Waiter::Hub {
-            hub: hub.inner.clone(),
-            id,
+        let waiter = match hub {
+            Some(hub) => Waiter::Hub {
+                hub: hub.inner.clone(),
+                id,
+            },
+            None => Waiter::Thread,
         };
         let job = self.job(py, request, timeouts, stream, waiter)?;
         let slot = job.slot.clone();

@@ -15,6 +15,7 @@ use pyo3::types::PyModule;
 pub(crate) enum ErrorKind {
     ConnectTimeout,
     ReadTimeout,
+    WriteTimeout,
     PoolTimeout,
     ConnectError,
     ReadError,
@@ -32,6 +33,7 @@ impl ErrorKind {
         match self {
             Self::ConnectTimeout => "ConnectTimeout",
             Self::ReadTimeout => "ReadTimeout",
+            Self::WriteTimeout => "WriteTimeout",
             Self::PoolTimeout => "PoolTimeout",
             Self::ConnectError => "ConnectError",
             Self::ReadError => "ReadError",

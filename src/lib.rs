@@ -7,7 +7,9 @@ mod json;
 mod request;
 mod response;
 mod runtime;
+mod sse;
 mod stream;
+mod upload;
 
 use pyo3::prelude::*;
 
@@ -18,6 +20,8 @@ fn _requestx(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bridge::op::Op>()?;
     m.add_class::<stream::BodyStream>()?;
     m.add_class::<response::RawHeaders>()?;
+    m.add_class::<sse::SseDecoder>()?;
+    m.add_class::<upload::BodySender>()?;
     m.add_function(wrap_pyfunction!(json::json_loads, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_after_fork_child, m)?)?;
     Ok(())

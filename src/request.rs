@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{local, ErrorKind, RxError};
 use crate::response::{Body, RawResponse};
 use crate::stream::{read_chunk, spawn_pump};
+use crate::upload::BodySender;
 
 /// The per-request timeouts, each optional. `read` bounds every read, not the whole response.
 /// The connect timeout is the client's (reqwest sets it per connector, not per request).
@@ -62,7 +63,7 @@ pub(crate) fn build(
     method: &str,
     url: &str,
     headers: Vec<(PyBackedBytes, PyBackedBytes)>,
-    body: Option<PyBackedBytes>,
+    body: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<reqwest::Request> {
     let method = Method::from_bytes(method.as_bytes()).map_err(|_| {
         local(
@@ -93,8 +94,13 @@ pub(crate) fn build(
     let mut request = reqwest::Request::new(method, url);
     *request.headers_mut() = map;
     if let Some(body) = body {
-        // Zero-copy: the Python bytes object backs the body until hyper has written it.
-        *request.body_mut() = Some(Bytes::from_owner(body).into());
+        *request.body_mut() = Some(match body.cast::<BodySender>() {
+            Ok(sender) => sender.get().take_body().ok_or_else(|| {
+                pyo3::exceptions::PyRuntimeError::new_err("this streamed body was already sent")
+            })?,
+            // Zero-copy: the Python bytes object backs the body until hyper has written it.
+            Err(_) => Bytes::from_owner(body.extract::<PyBackedBytes>()?).into(),
+        });
     }
     Ok(request)
 }

@@ -28,6 +28,8 @@ pub(crate) enum Payload {
     Response(Box<RawResponse>),
     /// One body chunk; `None` at the end of the body.
     Chunk(Option<Bytes>),
+    /// Whether an upload chunk was queued (false: the request stopped reading its body).
+    Sent(bool),
 }
 
 pub(crate) fn http_version(version: Version) -> &'static str {
@@ -98,6 +100,10 @@ pub(crate) fn outcome_into_py(py: Python<'_>, outcome: Outcome) -> PyResult<Py<P
         Ok(Payload::Response(raw)) => response_into_py(py, *raw),
         Ok(Payload::Chunk(Some(bytes))) => Ok(PyBytes::new(py, &bytes).into_any().unbind()),
         Ok(Payload::Chunk(None)) => Ok(PyBytes::new(py, b"").into_any().unbind()),
+        Ok(Payload::Sent(sent)) => Ok(pyo3::types::PyBool::new(py, sent)
+            .to_owned()
+            .into_any()
+            .unbind()),
         Err(err) => Err(err.into_pyerr(py)),
     }
 }

@@ -35,9 +35,22 @@ impl Op {
         self.id
     }
 
+    /// True once the operation has completed (its result waits in `take`).
+    #[getter]
+    fn done(&self) -> bool {
+        self.slot.is_done()
+    }
+
     /// Cancels the operation and aborts its tokio task; False if it had already completed.
     fn cancel(&self) -> bool {
         self.slot.cancel()
+    }
+
+    /// Blocks this thread (GIL released, signals checked) until the operation completes, then
+    /// returns its result as `take` does.
+    fn wait(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let outcome = wait_slot(py, &self.slot, None)?;
+        crate::response::outcome_into_py(py, outcome)
     }
 
     /// The completed result (or its exception). Call once, after the hub reported the id.
@@ -61,11 +74,15 @@ impl Drop for Op {
 /// NOTE: the submission (which may wake a parked tokio worker, a futex syscall) happens after the
 /// GIL is released, so other Python threads run meanwhile.
 pub(crate) fn run_blocking(py: Python<'_>, job: Job) -> PyResult<Outcome> {
+    let slot = job.slot.clone();
+    wait_slot(py, &slot, Some(job))
+}
+
+/// Waits for `slot` (submitting `job` first, without the GIL, if given).
+fn wait_slot(py: Python<'_>, slot: &Arc<Slot>, mut job: Option<Job>) -> PyResult<Outcome> {
     // Spinning only pays when this is the only blocked thread; with several, they would take the
     // core from the tokio worker that serves them (threads_8 fell from 36k to 28k req/s).
     let waiting = BlockedThread::enter();
-    let slot = job.slot.clone();
-    let mut job = Some(job);
     let mut spin = waiting.alone;
     loop {
         let waited = slot.clone();

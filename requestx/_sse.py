@@ -1,0 +1,121 @@
+"""Server-sent events: `response.iter_sse()`, `connect_sse(client, "GET", url)`, parsed in Rust.
+
+The parser (`SseDecoder`, src/sse.rs) follows the WHATWG EventSource rules; this module wraps its
+tuples in `ServerSentEvent` objects and checks the response is really an event stream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import typing
+
+from ._exceptions import TransportError
+from ._requestx import SseDecoder
+
+if typing.TYPE_CHECKING:
+    from ._client import AsyncClient, Client
+    from ._models import Response
+
+__all__ = ["EventSource", "SSEError", "ServerSentEvent", "aconnect_sse", "connect_sse"]
+
+
+class SSEError(TransportError):
+    """The response is not an event stream (status or Content-Type)."""
+
+
+class ServerSentEvent:
+    """One event: `event` (default "message"), `data` (lines joined by "\\n"), `id`, `retry`."""
+
+    __slots__ = ("data", "event", "id", "retry")
+
+    def __init__(self, event: str = "message", data: str = "", id: str = "", retry: int | None = None) -> None:
+        self.event = event
+        self.data = data
+        self.id = id
+        self.retry = retry
+
+    def json(self) -> typing.Any:
+        return json.loads(self.data)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ServerSentEvent):
+            return NotImplemented
+        return (self.event, self.data, self.id, self.retry) == (other.event, other.data, other.id, other.retry)
+
+    def __repr__(self) -> str:
+        return f"ServerSentEvent(event={self.event!r}, data={self.data!r}, id={self.id!r}, retry={self.retry!r})"
+
+
+def check_event_stream(response: Response) -> None:
+    content_type = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if content_type != "text/event-stream":
+        raise SSEError(
+            f"Expected response Content-Type 'text/event-stream', got {content_type or 'none'!r}",
+            request=response._request,
+        )
+
+
+def iter_sse(response: Response) -> typing.Iterator[ServerSentEvent]:
+    check_event_stream(response)
+    decoder = SseDecoder()
+    for chunk in response.iter_bytes():
+        for event in decoder.feed(chunk):
+            yield ServerSentEvent(*event)
+    response.extensions["last_event_id"] = decoder.last_event_id
+
+
+async def aiter_sse(response: Response) -> typing.AsyncIterator[ServerSentEvent]:
+    check_event_stream(response)
+    decoder = SseDecoder()
+    async for chunk in response.aiter_bytes():
+        for event in decoder.feed(chunk):
+            yield ServerSentEvent(*event)
+    response.extensions["last_event_id"] = decoder.last_event_id
+
+
+class EventSource:
+    """A streamed response read as events. `last_event_id` is where a reconnect should resume."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+        self.last_event_id = ""
+
+    def iter_sse(self) -> typing.Iterator[ServerSentEvent]:
+        for event in iter_sse(self.response):
+            self.last_event_id = event.id
+            yield event
+
+    async def aiter_sse(self) -> typing.AsyncIterator[ServerSentEvent]:
+        async for event in aiter_sse(self.response):
+            self.last_event_id = event.id
+            yield event
+
+
+def _sse_headers(kwargs: dict[str, typing.Any], last_event_id: str | None) -> None:
+    headers = dict(kwargs.pop("headers", None) or {})
+    headers.setdefault("Accept", "text/event-stream")
+    headers.setdefault("Cache-Control", "no-store")
+    if last_event_id:
+        headers["Last-Event-ID"] = last_event_id
+    kwargs["headers"] = headers
+
+
+@contextlib.contextmanager
+def connect_sse(
+    client: Client, method: str, url: str, *, last_event_id: str | None = None, **kwargs: typing.Any
+) -> typing.Iterator[EventSource]:
+    """`with connect_sse(client, "GET", url) as source: for event in source.iter_sse(): ...`"""
+    _sse_headers(kwargs, last_event_id)
+    with client.stream(method, url, **kwargs) as response:
+        yield EventSource(response)
+
+
+@contextlib.asynccontextmanager
+async def aconnect_sse(
+    client: AsyncClient, method: str, url: str, *, last_event_id: str | None = None, **kwargs: typing.Any
+) -> typing.AsyncIterator[EventSource]:
+    """`async with aconnect_sse(client, "GET", url) as source: async for event in source.aiter_sse(): ...`"""
+    _sse_headers(kwargs, last_event_id)
+    async with client.stream(method, url, **kwargs) as response:
+        yield EventSource(response)
