@@ -11,6 +11,23 @@ import json
 import urllib.parse
 
 DISCONNECTED: set[str] = set()
+SENT: dict[str, int] = {}
+SSE_CASES = {
+    "basic": b"data: hello\n\n",
+    "multiline": b"event: update\ndata: line 1\ndata: line 2\nid: 42\n\n",
+    "crlf": b"data: a\r\ndata: b\r\n\r\ndata: c\rdata: d\r\r",
+    "bom": b"\xef\xbb\xbfdata: after bom\n\n",
+    "comments": b": a comment\n:another\ndata: x\n\n",
+    "no_colon": b"data\n\ndata\ndata\n\n",
+    "spaces": b"data:no space\ndata:  two spaces\n\n",
+    "id_persists": b"id: 1\ndata: a\n\ndata: b\n\nid\ndata: c\n\n",
+    "id_nul": b"id: 7\ndata: a\n\nid: x\x00y\ndata: b\n\n",
+    "retry": b"retry: 1500\ndata: a\n\nretry: 15x\ndata: b\n\n",
+    "no_data": b"event: ping\n\nid: 9\n\ndata: real\n\n",
+    "unknown_field": b"foo: bar\ndata: kept\n\n",
+    "trailing": b"data: complete\n\ndata: incomplete",
+    "utf8": "data: héllo ✓\n\n".encode(),
+}
 EVENTS: dict[str, asyncio.Event] = {}
 STATS = {"in_flight": 0, "max_in_flight": 0}
 
@@ -130,6 +147,86 @@ async def _route(scope, receive, send, path: str, query: dict[str, str]) -> None
             if delay:
                 await asyncio.sleep(delay)
         await send({"type": "http.response.body", "body": b""})
+    elif path == "/gate":
+        # First chunk, then the rest only once /open?id= was called: proves incremental delivery.
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"first\n", "more_body": True})
+        try:
+            await asyncio.wait_for(_event("gate:" + query["id"]).wait(), 10)
+            tail = b"rest\n"
+        except asyncio.TimeoutError:
+            tail = b"timeout\n"
+        await send({"type": "http.response.body", "body": tail})
+    elif path == "/open":
+        _event("gate:" + query["id"]).set()
+        await _respond(send, 200, b"opened")
+    elif path == "/firehose":
+        # Streams `total` bytes in `chunk`-sized pieces, counting what it managed to hand over.
+        key, total, size = query["id"], int(query["total"]), int(query.get("chunk", "65536"))
+        SENT[key] = 0
+        watcher = asyncio.ensure_future(_wait_disconnect(receive, key))
+        block = b"z" * size
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(total).encode())]}
+        )
+        while SENT[key] < total and key not in DISCONNECTED:
+            piece = block[: min(size, total - SENT[key])]
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+            SENT[key] += len(piece)
+            await asyncio.sleep(0)  # let the disconnect watcher run: send() is a no-op once gone
+        if key not in DISCONNECTED:
+            await send({"type": "http.response.body", "body": b""})
+        watcher.cancel()
+    elif path == "/sent":
+        # The byte count of a firehose once it has stopped moving (bounded wait), so tests need no sleeps.
+        key, last, still = query["id"], -1, 0
+        for _ in range(100):
+            now = SENT.get(key, 0)
+            still = still + 1 if now == last else 0
+            if still >= 5:
+                break
+            last = now
+            await asyncio.sleep(0.05)
+        await _json(send, {"sent": SENT.get(key, 0)})
+    elif path == "/upload":
+        # Counts the body without keeping it.
+        key = query.get("id", "")
+        total = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                DISCONNECTED.add(key)
+                _event("disconnect:" + key).set()
+                return
+            total += len(message.get("body", b""))
+            if total:
+                _event("upload:" + key).set()
+            if not message.get("more_body"):
+                break
+        await _json(send, {"received": total})
+    elif path == "/noread":
+        # Never reads the request body (uvicorn then stops reading the socket), answers after 10 s.
+        await asyncio.sleep(10)
+        await _respond(send, 200, b"late")
+    elif path == "/upload-started":
+        try:
+            await asyncio.wait_for(_event("upload:" + query["id"]).wait(), 5)
+        except asyncio.TimeoutError:
+            pass
+        await _json(send, {"started": _event("upload:" + query["id"]).is_set()})
+    elif path == "/sse":
+        body = SSE_CASES[query["case"]]
+        ctype = query.get("type", "text/event-stream; charset=utf-8").encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", ctype)]})
+        step = int(query.get("split", "0")) or len(body)
+        for i in range(0, len(body), step):
+            await send({"type": "http.response.body", "body": body[i : i + step], "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    elif path == "/sse-resume":
+        last = dict(scope["headers"]).get(b"last-event-id", b"").decode()
+        start = int(last or "0") + 1
+        body = b"".join(b"id: %d\ndata: event %d\n\n" % (i, i) for i in range(start, start + 3))
+        await _respond(send, 200, body, content_type=b"text/event-stream")
     elif path == "/set-cookie":
         await _respond(send, 200, b"ok", [(b"set-cookie", f"{query['name']}={query['value']}; Path=/".encode())])
     elif path == "/cookies":
