@@ -305,3 +305,23 @@ def test_codes() -> None:
     assert requestx.codes.OK == 200
     assert requestx.codes.not_found == 404
     assert requestx.codes.get_reason_phrase(418) == "I'm a Teapot"
+
+
+def test_settings_changed_after_construction_apply(server) -> None:
+    with requestx.Client() as c:
+        assert c.get(server.url + "/echo").json()["query"] == ""
+        c.params = {"p": "1"}
+        assert c.get(server.url + "/echo").json()["query"] == "p=1"
+        c.params = {}
+        c.base_url = server.url
+        assert c.get("/echo").json()["path"] == "/echo"
+        c.auth = ("a", "b")
+        assert dict(c.get("/echo").json()["headers"])["authorization"].startswith("Basic ")
+        c.auth = None
+        seen: list[int] = []
+        c.event_hooks = {"response": [lambda r: seen.append(r.status_code)]}
+        c.get("/small")
+        assert seen == [200]
+        c.headers["X-Late"] = "yes"
+        c.event_hooks = {}
+        assert dict(c.get("/echo").json()["headers"])["x-late"] == "yes"
