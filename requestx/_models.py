@@ -117,29 +117,27 @@ def _charset(content_type: str | None) -> str | None:
 class Response:
     """An HTTP response. `content`, `text` and `json()` need the body read (always so unless streamed)."""
 
-    __slots__ = (
-        "__weakref__",
-        "_content",
-        "_elapsed",
-        "_encoding",
-        "_headers",
-        "_num_bytes_downloaded",
-        "_on_close",
-        "_raw_headers",
-        "_request",
-        "_started",
-        "_stream",
-        "_text",
-        "_url",
-        "default_encoding",
-        "extensions",
-        "history",
-        "http_version",
-        "is_closed",
-        "is_stream_consumed",
-        "next_request",
-        "status_code",
-    )
+    # NOTE: no __slots__: class-level defaults let the engine's hot path set only the six
+    # attributes that differ per response (0.5 -> 0.3 µs per response), the rest stay shared.
+    http_version = "HTTP/1.1"
+    default_encoding: str | typing.Callable[[bytes], str] = "utf-8"
+    next_request: Request | None = None
+    is_closed = True
+    is_stream_consumed = True
+    _headers: Headers | None = None
+    _raw_headers: typing.Any = None
+    _request: Request | None = None
+    _request_parts: tuple[str, URL, list[tuple[bytes, bytes]], dict[str, typing.Any]] | None = None
+    _content: bytes | None = None
+    _stream: BodyStream | None = None
+    _encoding: str | None = None
+    _text: str | None = None
+    _elapsed: float | None = None
+    _started = 0.0
+    _on_close: typing.Any = None
+    _history: list[Response] | None = None
+    _extensions: dict[str, typing.Any] | None = None
+    _num_bytes_downloaded: int | None = None
 
     def __init__(
         self,
@@ -156,21 +154,11 @@ class Response:
         default_encoding: str | typing.Callable[[bytes], str] = "utf-8",
     ) -> None:
         self.status_code = status_code
-        self.http_version = "HTTP/1.1"
-        self._headers: Headers | None = Headers(headers)
-        self._raw_headers: typing.Any = None
+        self._headers = Headers(headers)
         self._request = request
-        self._url: str | None = None
-        self.history = [] if history is None else list(history)
+        self._history = [] if history is None else list(history)
         self.default_encoding = default_encoding
-        self._encoding: str | None = None
-        self._text: str | None = None
-        self._stream: BodyStream | None = None
-        self._elapsed: float | None = None
-        self._started = 0.0
-        self._on_close: typing.Any = None
-        self.next_request: Request | None = None
-        self.extensions = {} if extensions is None else extensions
+        self._extensions = {} if extensions is None else extensions
         body, content_type = None, None
         if text is not None:
             body, content_type = text.encode("utf-8"), "text/plain; charset=utf-8"
@@ -182,52 +170,61 @@ class Response:
         elif content is not None:
             encoded, _ = encode_request(content=content)
             body = b"".join(encoded) if isinstance(encoded, StreamBody) else encoded
-        self._content: bytes | None = b"" if body is None else body
+        self._content = b"" if body is None else body
         if body is not None:
             if content_type is not None and "content-type" not in self._headers:
                 self._headers["Content-Type"] = content_type
             if "content-length" not in self._headers and "transfer-encoding" not in self._headers:
                 self._headers["Content-Length"] = str(len(body))
-        self._num_bytes_downloaded = len(self._content)
-        self.is_closed = True
-        self.is_stream_consumed = True
 
     @classmethod
     def _from_engine(
         cls,
-        raw: tuple[int, str, RawHeaders, typing.Any, str],
-        request: Request,
+        raw: tuple[int, str, RawHeaders, typing.Any],
+        request: Request | tuple[str, URL, list[tuple[bytes, bytes]], dict[str, typing.Any]],
         default_encoding: str | typing.Callable[[bytes], str],
         started: float,
     ) -> Response:
-        """The hot path: adopts the engine's tuple without copying or re-validating anything."""
+        """The hot path: adopts the engine's tuple without copying or re-validating anything.
+        `request` may be the parts of a request not built yet: `.request` builds it on first use."""
         self = cls.__new__(cls)
-        self.status_code, self.http_version, self._raw_headers, body, self._url = raw
-        self._headers = None
-        self._request = request
-        self.history = []
-        self.default_encoding = default_encoding
-        self._encoding = None
-        self._text = None
+        self.status_code, self.http_version, self._raw_headers, body = raw
+        if type(request) is tuple:
+            self._request_parts = request
+        else:
+            self._request = request
+        if default_encoding != "utf-8":
+            self.default_encoding = default_encoding
         self._started = started
-        self._on_close = None
-        self.next_request = None
-        self.extensions = {"http_version": self.http_version.encode("ascii")}
         if type(body) is bytes:
             self._elapsed = time.perf_counter() - started
             self._content = body
-            self._stream = None
-            self._num_bytes_downloaded = len(body)
-            self.is_closed = True
-            self.is_stream_consumed = True
         else:
-            self._elapsed = None
-            self._content = None
             self._stream = body
             self._num_bytes_downloaded = 0
             self.is_closed = False
             self.is_stream_consumed = False
         return self
+
+    @property
+    def history(self) -> list[Response]:
+        if self._history is None:
+            self._history = []
+        return self._history
+
+    @history.setter
+    def history(self, value: list[Response]) -> None:
+        self._history = value
+
+    @property
+    def extensions(self) -> dict[str, typing.Any]:
+        if self._extensions is None:
+            self._extensions = {"http_version": self.http_version.encode("ascii")}
+        return self._extensions
+
+    @extensions.setter
+    def extensions(self, value: dict[str, typing.Any]) -> None:
+        self._extensions = value
 
     # --- metadata -------------------------------------------------------------------------------
 
@@ -241,11 +238,19 @@ class Response:
     def headers(self, value: HeaderTypes) -> None:
         self._headers = Headers(value)
 
+    @staticmethod
+    def _from_parts(parts: tuple[str, URL, list[tuple[bytes, bytes]], dict[str, typing.Any]]) -> Request:
+        method, url, headers, extensions = parts
+        return Request._build(method, url, Headers._from_raw(headers), None, extensions)
+
     @property
     def request(self) -> Request:
-        if self._request is None:
-            raise RuntimeError("The request instance has not been set on this response.")
-        return self._request
+        request = self._request
+        if request is None:
+            if self._request_parts is None:
+                raise RuntimeError("The request instance has not been set on this response.")
+            request = self._request = self._from_parts(self._request_parts)
+        return request
 
     @request.setter
     def request(self, value: Request) -> None:
@@ -253,8 +258,6 @@ class Response:
 
     @property
     def url(self) -> URL:
-        if self._url is not None:
-            return URL(self._url)
         return self.request.url
 
     @property
@@ -274,6 +277,8 @@ class Response:
 
     @property
     def num_bytes_downloaded(self) -> int:
+        if self._num_bytes_downloaded is None:
+            return len(self._content or b"")
         return self._num_bytes_downloaded
 
     @property
@@ -306,11 +311,11 @@ class Response:
 
     def raise_for_status(self) -> Response:
         """Raises `HTTPStatusError` for 4xx/5xx (and unfollowed 1xx/3xx), else returns self."""
-        request = self._request
-        if request is None:
+        if self._request is None and self._request_parts is None:
             raise RuntimeError(
                 "Cannot call `raise_for_status` as the request instance has not been set on this response."
             )
+        request = self.request
         if self.is_success:
             return self
         if self.is_redirect:
@@ -459,7 +464,10 @@ class Response:
         try:
             while True:
                 ready = stream.next_nowait()
-                chunk: bytes = await _bridge.wait(stream.submit_next) if ready is None else ready
+                while ready is None:
+                    await _bridge.wait(stream.wait_ready)
+                    ready = stream.next_nowait()
+                chunk: bytes = ready
                 if not chunk:
                     break
                 self._num_bytes_downloaded += len(chunk)

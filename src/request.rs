@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -178,7 +178,6 @@ pub(crate) async fn execute(
     let mut response = sent.map_err(|e| RxError::from_reqwest(&e))?;
     let status = response.status().as_u16();
     let version = response.version();
-    let url = response.url().to_string();
     let headers = std::mem::take(response.headers_mut());
     let body = if stream {
         Body::Streamed(spawn_pump(response, timeouts.read, permit, closed))
@@ -191,28 +190,16 @@ pub(crate) async fn execute(
         status,
         version,
         headers,
-        url,
         body,
     })
 }
 
-async fn read_all(
-    response: &mut reqwest::Response,
-    read: Option<Duration>,
-) -> Result<Bytes, RxError> {
-    // The common small body arrives as one chunk: hand it over without copying.
-    let Some(first) = read_chunk(response, read).await? else {
-        return Ok(Bytes::new());
-    };
-    let Some(second) = read_chunk(response, read).await? else {
-        return Ok(first);
-    };
-    let hint = response.content_length().unwrap_or(0) as usize;
-    let mut buf = BytesMut::with_capacity(hint.max(first.len() + second.len()));
-    buf.extend_from_slice(&first);
-    buf.extend_from_slice(&second);
+async fn read_all(response: &mut reqwest::Response, read: Option<Duration>) -> Result<Vec<Bytes>, RxError> {
+    let mut chunks = Vec::new();
     while let Some(chunk) = read_chunk(response, read).await? {
-        buf.extend_from_slice(&chunk);
+        if !chunk.is_empty() {
+            chunks.push(chunk);
+        }
     }
-    Ok(buf.freeze())
+    Ok(chunks)
 }

@@ -55,7 +55,7 @@ impl BodySender {
         let limit = self.write_timeout;
         let task = Box::pin(async move {
             let outcome = match tx {
-                None => Ok(Payload::Sent(false)),
+                None => Ok(Payload::Flag(false)),
                 Some(tx) => {
                     let send = tx.send(Ok(chunk));
                     let sent = match limit {
@@ -67,7 +67,7 @@ impl BodySender {
                         }),
                         None => Ok(send.await),
                     };
-                    sent.map(|r| Payload::Sent(r.is_ok()))
+                    sent.map(|r| Payload::Flag(r.is_ok()))
                 }
             };
             done.complete(outcome);
@@ -78,7 +78,7 @@ impl BodySender {
 
 fn accepted(py: Python<'_>, outcome: Result<Payload, RxError>) -> PyResult<bool> {
     match outcome {
-        Ok(Payload::Sent(sent)) => Ok(sent),
+        Ok(Payload::Flag(sent)) => Ok(sent),
         Ok(_) => Ok(false),
         Err(err) => Err(err.into_pyerr(py)),
     }

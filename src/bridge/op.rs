@@ -79,7 +79,7 @@ pub(crate) fn run_blocking(py: Python<'_>, job: Job) -> PyResult<Outcome> {
 }
 
 /// Waits for `slot` (submitting `job` first, without the GIL, if given).
-fn wait_slot(py: Python<'_>, slot: &Arc<Slot>, mut job: Option<Job>) -> PyResult<Outcome> {
+pub(crate) fn wait_slot(py: Python<'_>, slot: &Arc<Slot>, mut job: Option<Job>) -> PyResult<Outcome> {
     // Spinning only pays when this is the only blocked thread; with several, they would take the
     // core from the tokio worker that serves them (threads_8 fell from 36k to 28k req/s).
     let waiting = BlockedThread::enter();
