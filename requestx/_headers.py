@@ -25,7 +25,12 @@ def _encode(value: str | bytes, what: str) -> bytes:
 
 
 class Headers(typing.MutableMapping[str, str]):
-    """HTTP headers. Keys compare case-insensitively; `headers["a"]` joins repeated values with ", "."""
+    """HTTP headers. Keys compare case-insensitively; `headers["a"]` joins repeated values with ", ".
+
+    The list behind a Headers object is never changed in place: every mutation installs a new
+    list. So a request can share its client's list without copying it, and the engine can keep
+    the parsed form of a list it has seen before (see `ClientCore`).
+    """
 
     __slots__ = ("_encoding", "_list")
 
@@ -104,10 +109,8 @@ class Headers(typing.MutableMapping[str, str]):
 
     def update(self, headers: typing.Any = None, **kwargs: typing.Any) -> None:  # type: ignore[override]
         other = Headers(headers)
-        for key in other.keys():
-            if key in self:
-                del self[key]
-        self._list.extend(other._list)
+        replaced = {k.lower() for k, _ in other._list}
+        self._list = [(k, v) for k, v in self._list if k.lower() not in replaced] + other._list
 
     def copy(self) -> Headers:
         return Headers(self, encoding=self._encoding)
@@ -123,13 +126,17 @@ class Headers(typing.MutableMapping[str, str]):
         raw_key = _encode(key, "name")
         raw_value = _encode(value, "value")
         lk = raw_key.lower()
-        positions = [i for i, (k, _) in enumerate(self._list) if k.lower() == lk]
-        for i in reversed(positions[1:]):
-            del self._list[i]
-        if positions:
-            self._list[positions[0]] = (raw_key, raw_value)
-        else:
-            self._list.append((raw_key, raw_value))
+        items: list[tuple[bytes, bytes]] = []
+        placed = False
+        for k, v in self._list:
+            if k.lower() != lk:
+                items.append((k, v))
+            elif not placed:
+                items.append((raw_key, raw_value))
+                placed = True
+        if not placed:
+            items.append((raw_key, raw_value))
+        self._list = items
 
     def __delitem__(self, key: str) -> None:
         lk = key.lower().encode("utf-8")

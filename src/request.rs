@@ -5,6 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
+use pyo3::types::PyList;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -57,12 +58,36 @@ impl Timeouts {
     }
 }
 
-/// Parses and checks method, URL and headers; raises the httpx exception a bad value deserves.
+/// Parses and checks `[(name, value), ...]`; CR, LF, NUL or a bad name raise LocalProtocolError.
+pub(crate) fn parse_headers(py: Python<'_>, headers: &Bound<'_, PyList>) -> PyResult<HeaderMap> {
+    let mut map = HeaderMap::with_capacity(headers.len());
+    for item in headers.iter() {
+        let (name, value): (PyBackedBytes, PyBackedBytes) = item.extract()?;
+        let name = HeaderName::from_bytes(&name).map_err(|_| {
+            local(
+                py,
+                ErrorKind::LocalProtocolError,
+                format!("Illegal header name {:?}", String::from_utf8_lossy(&name)),
+            )
+        })?;
+        let value = HeaderValue::from_bytes(&value).map_err(|_| {
+            local(
+                py,
+                ErrorKind::LocalProtocolError,
+                format!("Illegal header value {:?}", String::from_utf8_lossy(&value)),
+            )
+        })?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+/// Parses and checks method and URL; raises the httpx exception a bad value deserves.
 pub(crate) fn build(
     py: Python<'_>,
     method: &str,
     url: &str,
-    headers: Vec<(PyBackedBytes, PyBackedBytes)>,
+    headers: HeaderMap,
     body: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<reqwest::Request> {
     let method = Method::from_bytes(method.as_bytes()).map_err(|_| {
@@ -73,26 +98,8 @@ pub(crate) fn build(
         )
     })?;
     let url = parse_url(py, url)?;
-    let mut map = HeaderMap::with_capacity(headers.len());
-    for (name, value) in &headers {
-        let name = HeaderName::from_bytes(name).map_err(|_| {
-            local(
-                py,
-                ErrorKind::LocalProtocolError,
-                format!("Illegal header name {:?}", String::from_utf8_lossy(name)),
-            )
-        })?;
-        let value = HeaderValue::from_bytes(value).map_err(|_| {
-            local(
-                py,
-                ErrorKind::LocalProtocolError,
-                format!("Illegal header value {:?}", String::from_utf8_lossy(value)),
-            )
-        })?;
-        map.append(name, value);
-    }
     let mut request = reqwest::Request::new(method, url);
-    *request.headers_mut() = map;
+    *request.headers_mut() = headers;
     if let Some(body) = body {
         *request.body_mut() = Some(match body.cast::<BodySender>() {
             Ok(sender) => sender.get().take_body().ok_or_else(|| {
