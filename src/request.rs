@@ -86,7 +86,7 @@ pub(crate) fn parse_headers(py: Python<'_>, headers: &Bound<'_, PyList>) -> PyRe
 pub(crate) fn build(
     py: Python<'_>,
     method: &str,
-    url: &str,
+    url: Url,
     headers: HeaderMap,
     body: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<reqwest::Request> {
@@ -97,7 +97,6 @@ pub(crate) fn build(
             format!("Invalid method {method:?}"),
         )
     })?;
-    let url = parse_url(py, url)?;
     let mut request = reqwest::Request::new(method, url);
     *request.headers_mut() = headers;
     if let Some(body) = body {
@@ -112,7 +111,7 @@ pub(crate) fn build(
     Ok(request)
 }
 
-fn parse_url(py: Python<'_>, url: &str) -> PyResult<Url> {
+pub(crate) fn parse_url(py: Python<'_>, url: &str) -> PyResult<Url> {
     let parsed = Url::parse(url).map_err(|e| match e {
         url::ParseError::RelativeUrlWithoutBase => local(
             py,
