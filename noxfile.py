@@ -30,8 +30,8 @@ def lint(session: nox.Session) -> None:
     """ruff, mypy --strict on the package and stubtest on the native stub, cargo fmt, clippy -D warnings,
     and the Rust unit tests."""
     session.install("-e", ".[lint]")
-    session.run("ruff", "check", "requestx", "tests", "noxfile.py")
-    session.run("ruff", "format", "--check", "requestx", "tests", "noxfile.py")
+    session.run("ruff", "check", "requestx", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "requestx", "tests", "benchmarks", "noxfile.py")
     session.run("mypy", "--strict", "requestx")
     session.run("python", "-m", "mypy.stubtest", "requestx._requestx")
     session.run("cargo", "fmt", "--check", external=True)
@@ -41,10 +41,12 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """The referee (../shared/bench/run) with requestx from this session, when it is present."""
+    """The referee (../shared/bench/run) with requestx from this session, then the project's own
+    rows the referee lacks (benchmarks/): SSE parsed into events."""
     session.install("-e", ".[test]")
     referee = os.path.join(ROOT, "..", "shared", "bench", "run")
     if not os.path.exists(referee):
         session.error("the referee ../shared/bench/run is not here")
     python = os.path.join(session.virtualenv.location, "bin", "python")
     session.run(referee, "--requestx-python", python, *session.posargs, external=True)
+    session.run("python", "benchmarks/sse_events.py", "--requestx-python", python)
