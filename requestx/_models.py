@@ -189,10 +189,10 @@ class Response:
         `request` may be the parts of a request not built yet: `.request` builds it on first use."""
         self = cls.__new__(cls)
         self.status_code, self.http_version, self._raw_headers, body = raw
-        if type(request) is tuple:
-            self._request_parts = request
-        else:
+        if isinstance(request, Request):
             self._request = request
+        else:
+            self._request_parts = request
         if default_encoding != "utf-8":
             self.default_encoding = default_encoding
         self._started = started
@@ -433,7 +433,7 @@ class Response:
 
     def _counted(self, chunks: typing.Iterator[bytes]) -> typing.Iterator[bytes]:
         for chunk in chunks:
-            self._num_bytes_downloaded += len(chunk)
+            self._num_bytes_downloaded = (self._num_bytes_downloaded or 0) + len(chunk)
             yield chunk
 
     iter_bytes = iter_raw
@@ -470,7 +470,7 @@ class Response:
                 chunk: bytes = ready
                 if not chunk:
                     break
-                self._num_bytes_downloaded += len(chunk)
+                self._num_bytes_downloaded = (self._num_bytes_downloaded or 0) + len(chunk)
                 if chunk_size is None:
                     yield chunk
                     continue

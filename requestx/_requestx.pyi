@@ -15,7 +15,7 @@ __all__ = [
 ]
 
 _Timeouts = tuple[float | None, float | None, float | None, float | None]
-_RawResponse = tuple[int, str, RawHeaders, Any, str]
+_RawResponse = tuple[int, str, RawHeaders, Any]
 
 @final
 class RawHeaders:
@@ -36,6 +36,7 @@ class Op:
     def done(self) -> bool: ...
     def wait(self) -> Any: ...
     def cancel(self) -> bool: ...
+    def spin(self, micros: int) -> bool: ...
     def take(self) -> Any: ...
 
 @final

@@ -200,7 +200,10 @@ pub(crate) async fn execute(
     })
 }
 
-async fn read_all(response: &mut reqwest::Response, read: Option<Duration>) -> Result<Vec<Bytes>, RxError> {
+async fn read_all(
+    response: &mut reqwest::Response,
+    read: Option<Duration>,
+) -> Result<Vec<Bytes>, RxError> {
     let mut chunks = Vec::new();
     while let Some(chunk) = read_chunk(response, read).await? {
         if !chunk.is_empty() {

@@ -41,6 +41,13 @@ impl Op {
         self.slot.is_done()
     }
 
+    /// Yields the CPU (GIL released) until the operation completes or `micros` pass; True if it
+    /// completed. For an event loop with nothing else to run (see `_bridge`).
+    fn spin(&self, py: Python<'_>, micros: u64) -> bool {
+        let slot = self.slot.clone();
+        py.detach(move || slot.spin(Duration::from_micros(micros)))
+    }
+
     /// Cancels the operation and aborts its tokio task; False if it had already completed.
     fn cancel(&self) -> bool {
         self.slot.cancel()
@@ -79,7 +86,11 @@ pub(crate) fn run_blocking(py: Python<'_>, job: Job) -> PyResult<Outcome> {
 }
 
 /// Waits for `slot` (submitting `job` first, without the GIL, if given).
-pub(crate) fn wait_slot(py: Python<'_>, slot: &Arc<Slot>, mut job: Option<Job>) -> PyResult<Outcome> {
+pub(crate) fn wait_slot(
+    py: Python<'_>,
+    slot: &Arc<Slot>,
+    mut job: Option<Job>,
+) -> PyResult<Outcome> {
     // Spinning only pays when this is the only blocked thread; with several, they would take the
     // core from the tokio worker that serves them (threads_8 fell from 36k to 28k req/s).
     let waiting = BlockedThread::enter();
