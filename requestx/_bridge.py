@@ -61,13 +61,20 @@ async def wait_op(op: Op) -> typing.Any:
 
 
 class _AsyncioWaiter:
-    __slots__ = ("__weakref__", "hub", "loop", "pending")
+    __slots__ = ("__weakref__", "_drained", "hub", "loop", "pending")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.hub = Hub()
         self.loop = loop
         self.pending: dict[int, asyncio.Future[None]] = {}
-        loop.add_reader(self.hub.fileno(), self._on_ready)
+        self._drained: threading.Event | None = None
+        try:
+            loop.add_reader(self.hub.fileno(), self._on_ready)
+        except NotImplementedError:
+            # Loops that cannot watch a file descriptor (Windows' proactor, some embedded loops):
+            # one notifier thread per loop waits on the hub and hands each batch to the loop.
+            self._drained = threading.Event()
+            threading.Thread(target=self._notify, name="requestx-notifier", daemon=True).start()
 
     def _on_ready(self) -> None:
         pending = self.pending
@@ -75,6 +82,23 @@ class _AsyncioWaiter:
             future = pending.pop(op_id, None)
             if future is not None and not future.done():
                 future.set_result(None)
+        if self._drained is not None:
+            self._drained.set()
+
+    def _notify(self) -> None:
+        drained = typing.cast(threading.Event, self._drained)
+        while not self.loop.is_closed():
+            if not self.hub.wait(100):
+                continue
+            drained.clear()
+            try:
+                self.loop.call_soon_threadsafe(self._on_ready)
+            except RuntimeError:  # the loop closed meanwhile
+                return
+            # One wake-up per batch: wait for the loop to drain before watching the fd again.
+            while not drained.wait(0.1):
+                if self.loop.is_closed():
+                    return
 
     async def wait(self, op: Op) -> typing.Any:
         # NOTE: an idle loop (no other callbacks ready, no other request of ours in flight) would

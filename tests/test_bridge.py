@@ -211,3 +211,20 @@ def test_stream_read_and_early_exit(server) -> None:
                 for _chunk in r.iter_bytes():
                     break
         assert c.get(server.url + "/small").status_code == 200
+
+
+def test_loop_without_fd_readers_uses_a_notifier_thread(server) -> None:
+    class NoReaderLoop(asyncio.SelectorEventLoop):
+        def add_reader(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
+            raise NotImplementedError
+
+    async def main() -> list[int]:
+        async with requestx.AsyncClient(timeout=30) as c:
+            responses = await asyncio.gather(*(c.get(server.url + "/echo", params={"i": i}) for i in range(50)))
+            return [r.status_code for r in responses]
+
+    loop = NoReaderLoop()
+    try:
+        assert loop.run_until_complete(main()) == [200] * 50
+    finally:
+        loop.close()

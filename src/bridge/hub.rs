@@ -65,6 +65,21 @@ impl Hub {
         })
     }
 
+    /// Blocks this thread (GIL released) until completions are waiting or `timeout_ms` passes;
+    /// True when they are. For loops that cannot watch a file descriptor (a notifier thread).
+    fn wait(&self, py: Python<'_>, timeout_ms: i32) -> bool {
+        let fd = self.inner.efd.as_raw_fd();
+        py.detach(move || {
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd on the stack, count 1.
+            unsafe { libc::poll(&mut pfd, 1, timeout_ms) > 0 }
+        })
+    }
+
     /// The eventfd to register with `loop.add_reader` or `trio.lowlevel.wait_readable`.
     fn fileno(&self) -> RawFd {
         self.inner.efd.as_raw_fd()
