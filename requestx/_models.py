@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import codecs
 import datetime
+import itertools
 import time
 import typing
 
 from . import _bridge
 from ._content import RequestContent, StreamBody, encode_request
-from ._exceptions import HTTPStatusError, RequestNotRead, ResponseNotRead, StreamClosed, StreamConsumed
+from ._exceptions import DecodingError, HTTPStatusError, RequestNotRead, ResponseNotRead, StreamClosed, StreamConsumed
 from ._headers import Headers, HeaderTypes
-from ._requestx import BodyStream, RawHeaders, json_loads
+from ._requestx import BodyStream, Decoder, RawHeaders, json_loads
 from ._status_codes import codes
 from ._urls import URL, QueryParamTypes
 
@@ -412,16 +413,62 @@ class Response:
 
     def read(self) -> bytes:
         if self._content is None:
-            self._content = b"".join(self.iter_raw())
+            self._content = b"".join(self.iter_bytes())
         return self._content
 
     async def aread(self) -> bytes:
         if self._content is None:
-            self._content = b"".join([chunk async for chunk in self.aiter_raw()])
+            self._content = b"".join([chunk async for chunk in self.aiter_bytes()])
         return self._content
 
+    def _decoder(self) -> Decoder | None:
+        """The Content-Encoding decoder of a streamed body (buffered bodies arrive decoded)."""
+        if self._stream is None:
+            return None
+        encoding = self.headers.get("content-encoding")
+        return Decoder(encoding) if encoding else None
+
+    def _decoding_failed(self, exc: DecodingError) -> DecodingError:
+        exc._request = self._request
+        return exc
+
+    def iter_bytes(self, chunk_size: int | None = None) -> typing.Iterator[bytes]:
+        """The body with Content-Encoding undone (gzip, deflate, br, zstd, stacked)."""
+        decoder = self._decoder()
+        if decoder is None:
+            yield from self.iter_raw(chunk_size)
+            return
+        try:
+            decoded = (decoder.decode(chunk) for chunk in self.iter_raw())
+            yield from _rechunk(itertools.chain(decoded, _lazy(decoder.flush)), chunk_size)
+        except DecodingError as exc:
+            raise self._decoding_failed(exc) from None
+
+    async def aiter_bytes(self, chunk_size: int | None = None) -> typing.AsyncIterator[bytes]:
+        decoder = self._decoder()
+        if decoder is None:
+            async for chunk in self.aiter_raw(chunk_size):
+                yield chunk
+            return
+        pending = b""
+        try:
+            async for raw in self.aiter_raw():
+                pending += decoder.decode(raw)
+                if chunk_size is None:
+                    if pending:
+                        yield pending
+                    pending = b""
+                while chunk_size is not None and len(pending) >= chunk_size:
+                    yield pending[:chunk_size]
+                    pending = pending[chunk_size:]
+            pending += decoder.flush()
+        except DecodingError as exc:
+            raise self._decoding_failed(exc) from None
+        if pending:
+            yield pending
+
     def iter_raw(self, chunk_size: int | None = None) -> typing.Iterator[bytes]:
-        """Body chunks as they arrive (the engine has already undone Content-Encoding)."""
+        """The body as sent (Content-Encoding not undone), chunks as they arrive."""
         if self._content is not None and self._stream is None:
             yield from _rechunk([self._content], chunk_size)
             return
@@ -435,8 +482,6 @@ class Response:
         for chunk in chunks:
             self._num_bytes_downloaded = (self._num_bytes_downloaded or 0) + len(chunk)
             yield chunk
-
-    iter_bytes = iter_raw
 
     def iter_text(self, chunk_size: int | None = None) -> typing.Iterator[str]:
         decoder = codecs.getincrementaldecoder(self.encoding or "utf-8")(errors="replace")
@@ -482,8 +527,6 @@ class Response:
                 yield pending
         finally:
             await self.aclose()
-
-    aiter_bytes = aiter_raw
 
     async def aiter_text(self, chunk_size: int | None = None) -> typing.AsyncIterator[str]:
         decoder = codecs.getincrementaldecoder(self.encoding or "utf-8")(errors="replace")
@@ -544,6 +587,10 @@ class Response:
         stream = getattr(self, "_stream", None)
         if stream is not None and not getattr(self, "is_closed", True):
             stream.close()
+
+
+def _lazy(produce: typing.Callable[[], bytes]) -> typing.Iterator[bytes]:
+    yield produce()
 
 
 def _rechunk(chunks: typing.Iterable[bytes], chunk_size: int | None) -> typing.Iterator[bytes]:

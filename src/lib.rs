@@ -2,6 +2,7 @@
 
 mod bridge;
 mod client;
+mod decode;
 mod error;
 mod json;
 mod request;
@@ -21,6 +22,7 @@ fn _requestx(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stream::BodyStream>()?;
     m.add_class::<response::RawHeaders>()?;
     m.add_class::<sse::SseDecoder>()?;
+    m.add_class::<decode::Decoder>()?;
     m.add_class::<upload::BodySender>()?;
     m.add_function(wrap_pyfunction!(json::json_loads, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_after_fork_child, m)?)?;

@@ -11,6 +11,7 @@ use reqwest::{Method, Url};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use crate::decode::Chain;
 use crate::error::{local, ErrorKind, RxError};
 use crate::response::{Body, RawResponse};
 use crate::stream::{read_chunk, spawn_pump};
@@ -188,9 +189,9 @@ pub(crate) async fn execute(
     let body = if stream {
         Body::Streamed(spawn_pump(response, timeouts.read, permit, closed))
     } else {
-        let body = read_all(&mut response, timeouts.read).await?;
+        let chunks = read_all(&mut response, timeouts.read).await?;
         drop(permit);
-        Body::Buffered(body)
+        Body::Buffered(decode_buffered(&headers, chunks)?)
     };
     Ok(RawResponse {
         status,
@@ -211,4 +212,18 @@ async fn read_all(
         }
     }
     Ok(chunks)
+}
+
+/// Undoes Content-Encoding on a whole body here, on a tokio thread, off the GIL.
+fn decode_buffered(headers: &HeaderMap, chunks: Vec<Bytes>) -> Result<Vec<Bytes>, RxError> {
+    let Some(encoding) = headers.get(reqwest::header::CONTENT_ENCODING) else {
+        return Ok(chunks);
+    };
+    if chunks.is_empty() {
+        return Ok(chunks); // HEAD, 204, 304: nothing to decode
+    }
+    let Some(chain) = Chain::for_header(&String::from_utf8_lossy(encoding.as_bytes()))? else {
+        return Ok(chunks);
+    };
+    Ok(vec![Bytes::from(chain.decode_all(&chunks)?)])
 }

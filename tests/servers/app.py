@@ -32,6 +32,28 @@ EVENTS: dict[str, asyncio.Event] = {}
 STATS = {"in_flight": 0, "max_in_flight": 0}
 
 
+def _compress(encoding: str, data: bytes) -> bytes:
+    import gzip
+    import zlib
+
+    if encoding == "gzip":
+        return gzip.compress(data)
+    if encoding == "deflate":
+        return zlib.compress(data)
+    if encoding == "rawdeflate":
+        c = zlib.compressobj(wbits=-15)
+        return c.compress(data) + c.flush()
+    if encoding == "br":
+        import brotli
+
+        return brotli.compress(data)
+    if encoding == "zstd":
+        import zstandard
+
+        return zstandard.ZstdCompressor().compress(data)
+    return data
+
+
 def _event(key: str) -> asyncio.Event:
     if key not in EVENTS:
         EVENTS[key] = asyncio.Event()
@@ -227,6 +249,22 @@ async def _route(scope, receive, send, path: str, query: dict[str, str]) -> None
         start = int(last or "0") + 1
         body = b"".join(b"id: %d\ndata: event %d\n\n" % (i, i) for i in range(start, start + 3))
         await _respond(send, 200, body, content_type=b"text/event-stream")
+    elif path == "/compressed":
+        # `enc` is applied left to right, as a server stacking encodings would.
+        body = query.get("text", "compressible " * 2000).encode()
+        encodings = [e for e in query.get("enc", "").split(",") if e]
+        for enc in encodings:
+            body = _compress(enc, body)
+        chunk = int(query.get("chunk", "0")) or len(body) or 1
+        headers = [(b"content-type", b"text/plain; charset=utf-8")]
+        if encodings:
+            headers.append((b"content-encoding", ", ".join(encodings).encode()))
+        if query.get("corrupt"):
+            body = body[: len(body) // 2] + b"garbage" * 10
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for i in range(0, len(body), chunk):
+            await send({"type": "http.response.body", "body": body[i : i + chunk], "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
     elif path == "/set-cookie":
         await _respond(send, 200, b"ok", [(b"set-cookie", f"{query['name']}={query['value']}; Path=/".encode())])
     elif path == "/cookies":
