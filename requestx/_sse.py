@@ -1,17 +1,17 @@
 """Server-sent events: `response.iter_sse()`, `connect_sse(client, "GET", url)`, parsed in Rust.
 
-The parser (`SseDecoder`, src/sse.rs) follows the WHATWG EventSource rules; this module wraps its
-tuples in `ServerSentEvent` objects and checks the response is really an event stream.
+The parser (`SseDecoder`, src/sse.rs) follows the WHATWG EventSource rules and returns
+`ServerSentEvent` objects (defined in Rust too); this module checks the response is really an event
+stream and offers httpx-sse's `connect_sse`/`aconnect_sse`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import typing
 
 from ._exceptions import TransportError
-from ._requestx import SseDecoder
+from ._requestx import ServerSentEvent, SseDecoder
 
 if typing.TYPE_CHECKING:
     from ._client import AsyncClient, Client
@@ -22,29 +22,6 @@ __all__ = ["EventSource", "SSEError", "ServerSentEvent", "aconnect_sse", "connec
 
 class SSEError(TransportError):
     """The response is not an event stream (status or Content-Type)."""
-
-
-class ServerSentEvent:
-    """One event: `event` (default "message"), `data` (lines joined by "\\n"), `id`, `retry`."""
-
-    __slots__ = ("data", "event", "id", "retry")
-
-    def __init__(self, event: str = "message", data: str = "", id: str = "", retry: int | None = None) -> None:
-        self.event = event
-        self.data = data
-        self.id = id
-        self.retry = retry
-
-    def json(self) -> typing.Any:
-        return json.loads(self.data)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ServerSentEvent):
-            return NotImplemented
-        return (self.event, self.data, self.id, self.retry) == (other.event, other.data, other.id, other.retry)
-
-    def __repr__(self) -> str:
-        return f"ServerSentEvent(event={self.event!r}, data={self.data!r}, id={self.id!r}, retry={self.retry!r})"
 
 
 def check_event_stream(response: Response) -> None:
@@ -60,8 +37,7 @@ def iter_sse(response: Response) -> typing.Iterator[ServerSentEvent]:
     check_event_stream(response)
     decoder = SseDecoder()
     for chunk in response.iter_bytes():
-        for event in decoder.feed(chunk):
-            yield ServerSentEvent(*event)
+        yield from decoder.feed(chunk)
     response.extensions["last_event_id"] = decoder.last_event_id
 
 
@@ -70,7 +46,7 @@ async def aiter_sse(response: Response) -> typing.AsyncIterator[ServerSentEvent]
     decoder = SseDecoder()
     async for chunk in response.aiter_bytes():
         for event in decoder.feed(chunk):
-            yield ServerSentEvent(*event)
+            yield event
     response.extensions["last_event_id"] = decoder.last_event_id
 
 

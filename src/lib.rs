@@ -22,6 +22,7 @@ fn _requestx(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stream::BodyStream>()?;
     m.add_class::<response::RawHeaders>()?;
     m.add_class::<sse::SseDecoder>()?;
+    m.add_class::<sse::ServerSentEvent>()?;
     m.add_class::<decode::Decoder>()?;
     m.add_class::<upload::BodySender>()?;
     m.add_function(wrap_pyfunction!(json::json_loads, m)?)?;

@@ -9,8 +9,64 @@
 
 use pyo3::prelude::*;
 
-/// `(event, data, id, retry)` as handed to Python.
+/// `(event, data, id, retry)` while parsing; an empty event type means the default, "message".
 pub(crate) type Event = (String, String, String, Option<u64>);
+
+/// One server-sent event. Defined here, re-exported as `requestx.ServerSentEvent`.
+/// NOTE: a Python class built per event (`__init__` and four attributes) cost more than the
+/// parsing; this object only moves the parsed strings, and makes Python strings when read.
+/// SSE events/s (benchmarks/sse_events.py): 1.8M with the Python class, 2.3M with this one.
+#[pyclass(frozen, eq, module = "requestx", name = "ServerSentEvent")]
+#[derive(PartialEq, Eq)]
+pub(crate) struct ServerSentEvent {
+    /// None for the default type, "message" (no allocation per event for the common case).
+    event_type: Option<String>,
+    #[pyo3(get)]
+    data: String,
+    #[pyo3(get)]
+    id: String,
+    #[pyo3(get)]
+    retry: Option<u64>,
+}
+
+#[pymethods]
+impl ServerSentEvent {
+    #[new]
+    #[pyo3(
+        signature = (event="message".to_owned(), data=String::new(), id=String::new(), retry=None),
+        text_signature = "(event='message', data='', id='', retry=None)"
+    )]
+    fn new(event: String, data: String, id: String, retry: Option<u64>) -> Self {
+        let event_type = (event != "message").then_some(event);
+        Self {
+            event_type,
+            data,
+            id,
+            retry,
+        }
+    }
+
+    /// The event type: "message" unless the stream named another.
+    #[getter]
+    fn event(&self) -> &str {
+        self.event_type.as_deref().unwrap_or("message")
+    }
+
+    /// `data` decoded as JSON (the engine's decoder).
+    fn json<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        crate::json::json_loads(py, self.data.as_bytes())
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "ServerSentEvent(event={:?}, data={:?}, id={:?}, retry={})",
+            self.event(),
+            self.data,
+            self.id,
+            self.retry.map_or("None".to_owned(), |r| r.to_string())
+        )
+    }
+}
 
 #[pyclass(module = "requestx._requestx")]
 #[derive(Default)]
@@ -107,11 +163,6 @@ impl SseDecoder {
         }
         let mut data = std::mem::take(&mut self.data);
         data.pop(); // the trailing "\n" of the last data line
-        let event = if event.is_empty() {
-            "message".to_owned()
-        } else {
-            event
-        };
         events.push((event, data, self.last_id.clone(), retry));
     }
 }
@@ -123,9 +174,17 @@ impl SseDecoder {
         Self::default()
     }
 
-    /// The events completed by `chunk`: `[(event, data, id, retry), ...]`.
-    fn feed(&mut self, chunk: &[u8]) -> Vec<Event> {
+    /// The events completed by `chunk`.
+    fn feed(&mut self, chunk: &[u8]) -> Vec<ServerSentEvent> {
         self.feed_bytes(chunk)
+            .into_iter()
+            .map(|(event, data, id, retry)| ServerSentEvent {
+                event_type: (!event.is_empty()).then_some(event),
+                data,
+                id,
+                retry,
+            })
+            .collect()
     }
 
     /// The last event id seen (for `Last-Event-ID` when resuming).
@@ -147,10 +206,7 @@ mod tests {
     #[test]
     fn splits_on_every_line_ending_even_across_chunks() {
         let e = parse(&[b"data: a\r", b"\ndata: b\rdata: c\n\r\n"]);
-        assert_eq!(
-            e,
-            vec![("message".into(), "a\nb\nc".into(), "".into(), None)]
-        );
+        assert_eq!(e, vec![("".into(), "a\nb\nc".into(), "".into(), None)]);
     }
 
     #[test]
@@ -164,7 +220,7 @@ mod tests {
         let e = parse(&[b"retry: 10x\nid: 1\n\nretry: 25\ndata:  two spaces\n\n"]);
         assert_eq!(
             e,
-            vec![("message".into(), " two spaces".into(), "1".into(), Some(25))]
+            vec![("".into(), " two spaces".into(), "1".into(), Some(25))]
         );
     }
 
