@@ -253,6 +253,49 @@ class _BaseClient:
         if self._closed:
             raise RuntimeError("Cannot send a request, as the client has been closed.")
 
+    def _request_for(
+        self,
+        method: str,
+        url: URL | str,
+        content: RequestContent | None,
+        data: typing.Any,
+        files: typing.Any,
+        json: typing.Any,
+        params: QueryParamTypes | None,
+        headers: HeaderTypes | None,
+        cookies: typing.Any,
+        timeout: TimeoutTypes | UseClientDefault,
+        extensions: dict[str, typing.Any] | None,
+    ) -> Request:
+        """The request of a `request()` call: the plain one when every argument is left to the client."""
+        if (
+            content is None
+            and data is None
+            and json is None
+            and params is None
+            and headers is None
+            and timeout is USE_CLIENT_DEFAULT
+            and extensions is None
+            and files is None
+            and cookies is None
+        ):
+            request = self._plain_request(method, url)
+            if request is not None:
+                return request
+        return self.build_request(
+            method,
+            url,
+            content=content,
+            data=data,
+            files=files,
+            json=json,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            timeout=timeout,
+            extensions=extensions,
+        )
+
     def _plain_request(self, method: str, url: URL | str) -> Request | None:
         """The request of `client.get(url)` with every argument left to the client, or None when
         the client's own settings (base_url, params) need the general `build_request`."""
@@ -414,33 +457,9 @@ class Client(_BaseClient):
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
         extensions: dict[str, typing.Any] | None = None,
     ) -> Response:
-        request = None
-        if (
-            content is None
-            and data is None
-            and json is None
-            and params is None
-            and headers is None
-            and timeout is USE_CLIENT_DEFAULT
-            and extensions is None
-            and files is None
-            and cookies is None
-        ):
-            request = self._plain_request(method, url)
-        if request is None:
-            request = self.build_request(
-                method,
-                url,
-                content=content,
-                data=data,
-                files=files,
-                json=json,
-                params=params,
-                headers=headers,
-                cookies=cookies,
-                timeout=timeout,
-                extensions=extensions,
-            )
+        request = self._request_for(
+            method, url, content, data, files, json, params, headers, cookies, timeout, extensions
+        )
         return self.send(request, auth=auth, follow_redirects=follow_redirects)
 
     @contextlib.contextmanager
@@ -622,33 +641,9 @@ class AsyncClient(_BaseClient):
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
         extensions: dict[str, typing.Any] | None = None,
     ) -> Response:
-        request = None
-        if (
-            content is None
-            and data is None
-            and json is None
-            and params is None
-            and headers is None
-            and timeout is USE_CLIENT_DEFAULT
-            and extensions is None
-            and files is None
-            and cookies is None
-        ):
-            request = self._plain_request(method, url)
-        if request is None:
-            request = self.build_request(
-                method,
-                url,
-                content=content,
-                data=data,
-                files=files,
-                json=json,
-                params=params,
-                headers=headers,
-                cookies=cookies,
-                timeout=timeout,
-                extensions=extensions,
-            )
+        request = self._request_for(
+            method, url, content, data, files, json, params, headers, cookies, timeout, extensions
+        )
         return await self.send(request, auth=auth, follow_redirects=follow_redirects)
 
     @contextlib.asynccontextmanager

@@ -6,6 +6,8 @@ import json as jsonlib
 import typing
 from urllib.parse import urlencode
 
+from ._urls import primitive_value
+
 __all__ = ["RequestContent", "StreamBody", "encode_request"]
 
 # NOTE: 64 KiB reads from files: large enough that per-chunk overhead (one engine hand-off) is
@@ -77,16 +79,6 @@ RequestContent = typing.Union[str, bytes, typing.Iterable[bytes]]
 RequestData = typing.Mapping[str, typing.Any]
 
 
-def _form_value(value: typing.Any) -> str:
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if value is None:
-        return ""
-    return str(value)
-
-
 def encode_request(
     content: RequestContent | None = None,
     data: RequestData | None = None,
@@ -111,9 +103,9 @@ def encode_request(
         items: list[tuple[str, str]] = []
         for key, value in data.items():
             if isinstance(value, (list, tuple)):
-                items.extend((key, _form_value(v)) for v in value)
+                items.extend((key, primitive_value(v)) for v in value)
             else:
-                items.append((key, _form_value(value)))
+                items.append((key, primitive_value(value)))
         return urlencode(items, doseq=True).encode("ascii"), "application/x-www-form-urlencoded"
     if json is not None:
         body = jsonlib.dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False)

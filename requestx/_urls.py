@@ -26,7 +26,8 @@ QueryParamTypes = typing.Union[
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
-def _primitive(value: PrimitiveData) -> str:
+def primitive_value(value: typing.Any) -> str:
+    """A query or form value as text: True → \"true\", None → \"\", as httpx encodes them."""
     if value is True:
         return "true"
     if value is False:
@@ -258,11 +259,11 @@ class QueryParams(typing.Mapping[str, str]):
         elif isinstance(value, typing.Mapping):
             for k, v in value.items():
                 if isinstance(v, (list, tuple)):
-                    items.extend((str(k), _primitive(x)) for x in v)
+                    items.extend((str(k), primitive_value(x)) for x in v)
                 else:
-                    items.append((str(k), _primitive(v)))
+                    items.append((str(k), primitive_value(v)))
         else:
-            items = [(str(k), _primitive(v)) for k, v in value]
+            items = [(str(k), primitive_value(v)) for k, v in value]
         self._items = items
 
     def keys(self) -> typing.KeysView[str]:
@@ -288,12 +289,12 @@ class QueryParams(typing.Mapping[str, str]):
 
     def set(self, key: str, value: typing.Any = None) -> QueryParams:
         q = self.remove(key)
-        q._items.append((key, _primitive(value)))
+        q._items.append((key, primitive_value(value)))
         return q
 
     def add(self, key: str, value: typing.Any = None) -> QueryParams:
         q = QueryParams(self)
-        q._items.append((key, _primitive(value)))
+        q._items.append((key, primitive_value(value)))
         return q
 
     def remove(self, key: str) -> QueryParams:

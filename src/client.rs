@@ -174,6 +174,26 @@ impl ClientCore {
         Ok(live.clone())
     }
 
+    /// Checks what a send call was given and wraps it in the job that runs it.
+    #[allow(clippy::too_many_arguments)]
+    fn prepare(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        url: &Bound<'_, PyString>,
+        headers: &Bound<'_, PyList>,
+        body: Option<&Bound<'_, PyAny>>,
+        timeouts: TimeoutArgs,
+        stream: bool,
+        waiter: Waiter,
+    ) -> PyResult<Job> {
+        let url = self.url(py, url)?;
+        let headers = self.headers(py, headers)?;
+        let request = request::build(py, method, url, headers, body)?;
+        let timeouts = Timeouts::from_args(timeouts)?;
+        self.job(py, request, timeouts, stream, waiter)
+    }
+
     /// The job that runs `request` on the engine and completes its slot.
     fn job(
         &self,
@@ -281,11 +301,16 @@ impl ClientCore {
         timeouts: TimeoutArgs,
         stream: bool,
     ) -> PyResult<Py<PyAny>> {
-        let url = self.url(py, &url)?;
-        let headers = self.headers(py, &headers)?;
-        let request = request::build(py, method, url, headers, body.as_ref())?;
-        let timeouts = Timeouts::from_args(timeouts)?;
-        let job = self.job(py, request, timeouts, stream, Waiter::Thread)?;
+        let job = self.prepare(
+            py,
+            method,
+            &url,
+            &headers,
+            body.as_ref(),
+            timeouts,
+            stream,
+            Waiter::Thread,
+        )?;
         let outcome = run_blocking(py, job)?;
         outcome_into_py(py, outcome)
     }
@@ -305,10 +330,6 @@ impl ClientCore {
         timeouts: TimeoutArgs,
         stream: bool,
     ) -> PyResult<Op> {
-        let url = self.url(py, &url)?;
-        let headers = self.headers(py, &headers)?;
-        let request = request::build(py, method, url, headers, body.as_ref())?;
-        let timeouts = Timeouts::from_args(timeouts)?;
         let id = next_op_id();
         let waiter = match hub {
             Some(hub) => Waiter::Hub {
@@ -317,7 +338,16 @@ impl ClientCore {
             },
             None => Waiter::Thread,
         };
-        let job = self.job(py, request, timeouts, stream, waiter)?;
+        let job = self.prepare(
+            py,
+            method,
+            &url,
+            &headers,
+            body.as_ref(),
+            timeouts,
+            stream,
+            waiter,
+        )?;
         let slot = job.slot.clone();
         runtime::engine().submit(job);
         Ok(Op { slot, id })
