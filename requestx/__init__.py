@@ -44,11 +44,15 @@ from ._models import Request, Response
 from ._requestx import _after_fork_child
 from ._sse import EventSource, ServerSentEvent, SSEError, aconnect_sse, connect_sse
 from ._status_codes import codes
+from ._transports import ASGITransport, AsyncBaseTransport, BaseTransport, MockTransport, WSGITransport
 from ._urls import URL, QueryParams
 
 __all__ = [
+    "ASGITransport",
+    "AsyncBaseTransport",
     "AsyncClient",
     "Auth",
+    "BaseTransport",
     "BasicAuth",
     "Client",
     "CloseError",
@@ -64,6 +68,7 @@ __all__ = [
     "InvalidURL",
     "Limits",
     "LocalProtocolError",
+    "MockTransport",
     "NetworkError",
     "PoolTimeout",
     "ProtocolError",
@@ -89,6 +94,7 @@ __all__ = [
     "URL",
     "USE_CLIENT_DEFAULT",
     "UnsupportedProtocol",
+    "WSGITransport",
     "WriteError",
     "WriteTimeout",
     "__version__",

@@ -58,6 +58,42 @@ def _verify_arg(verify: VerifyTypes, trust_env: bool) -> str | None:
     raise TypeError(f"verify must be bool, a CA bundle path or an ssl.SSLContext, not {type(verify).__name__}")
 
 
+class _Pattern:
+    """A `mounts` key: "all://", "https://", "http://example.com", "all://*.example.com:8080"."""
+
+    def __init__(self, pattern: str) -> None:
+        scheme, sep, rest = pattern.partition("://")
+        if not sep:
+            raise ValueError(f"Proxy keys should use proper URL forms rather than plain scheme strings. {pattern!r}")
+        host, _, port = rest.partition(":")
+        self.scheme = "" if scheme == "all" else scheme.lower()
+        self.host = "" if host in ("", "*") else host.lower()
+        self.port = int(port) if port else None
+        # Most specific first: a port, then a longer host, then a scheme.
+        self.priority = (self.port is not None, len(self.host), bool(self.scheme))
+
+    def matches(self, url: URL) -> bool:
+        if self.scheme and url.scheme != self.scheme:
+            return False
+        if self.host:
+            host = url.host.lower()
+            if self.host.startswith("*."):
+                if not host.endswith(self.host[1:]):
+                    return False
+            elif host != self.host:
+                return False
+        return self.port is None or url.port == self.port
+
+
+def _routes(transport: typing.Any, mounts: typing.Mapping[str, typing.Any] | None) -> list[tuple[_Pattern, typing.Any]]:
+    """(pattern, transport) pairs, most specific first; a None transport means the engine."""
+    routes = [(_Pattern(key), value) for key, value in (mounts or {}).items()]
+    routes.sort(key=lambda route: route[0].priority, reverse=True)
+    if transport is not None:
+        routes.append((_Pattern("all://"), transport))
+    return routes
+
+
 class _BaseClient:
     def __init__(
         self,
@@ -77,6 +113,8 @@ class _BaseClient:
         max_redirects: int = DEFAULT_MAX_REDIRECTS,
         event_hooks: typing.Mapping[str, list[EventHook]] | None = None,
         base_url: URL | str = "",
+        transport: typing.Any = None,
+        mounts: typing.Mapping[str, typing.Any] | None = None,
         trust_env: bool = True,
         default_encoding: str | typing.Callable[[bytes], str] = "utf-8",
     ) -> None:
@@ -109,6 +147,7 @@ class _BaseClient:
         self._limits = limits
         self._closed = False
         self._plain = False
+        self._routes = _routes(transport, mounts)
         self._core = ClientCore(
             http1=http1,
             http2=http2,
@@ -131,6 +170,7 @@ class _BaseClient:
             or self._auth is not None
             or self._request_hooks
             or self._response_hooks
+            or self._routes
         )
 
     @staticmethod
@@ -249,6 +289,18 @@ class _BaseClient:
             return self._timeout._tuple
         return (t.get("connect"), t.get("read"), t.get("write"), t.get("pool"))
 
+    def _transport_for(self, url: URL) -> typing.Any:
+        """The transport that serves `url`: a mounted or given one, or None for the engine."""
+        if not self._routes:
+            return None
+        for pattern, transport in self._routes:
+            if pattern.matches(url):
+                return transport
+        return None
+
+    def _close_transports(self) -> list[typing.Any]:
+        return [transport for _, transport in self._routes if transport is not None]
+
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("Cannot send a request, as the client has been closed.")
@@ -321,6 +373,17 @@ class _BaseClient:
             raise TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
         return next_request
 
+    def _from_transport(self, response: Response, request: Request, started: float, hooks: list[EventHook]) -> Response:
+        if not isinstance(response, Response):
+            raise TypeError(f"a transport must return a requestx.Response, not {type(response).__name__}")
+        response.request = request
+        if self.default_encoding != "utf-8":
+            response.default_encoding = self.default_encoding
+        response._elapsed = time.perf_counter() - started
+        for hook in hooks:
+            hook(response)
+        return response
+
     def _follow(self, follow_redirects: bool | UseClientDefault) -> bool:
         return self.follow_redirects if isinstance(follow_redirects, UseClientDefault) else follow_redirects
 
@@ -352,6 +415,14 @@ class Client(_BaseClient):
         for hook in self._request_hooks:
             hook(request)
         started = time.perf_counter()
+        transport = self._transport_for(request.url)
+        if transport is not None:
+            try:
+                response = transport.handle_request(request)
+            except RequestError as exc:
+                exc._request = exc._request or request
+                raise
+            return self._from_transport(response, request, started, self._response_hooks)
         try:
             if request.stream is None:
                 raw = self._core.send_blocking(
@@ -498,10 +569,13 @@ class Client(_BaseClient):
         return self.request("DELETE", url, **kwargs)
 
     def close(self) -> None:
-        """Closes the pool and aborts requests still in flight."""
+        """Closes the pool and aborts requests still in flight; closes mounted transports."""
         self._closed = True
         self._plain = False
         self._core.close()
+        for transport in self._close_transports():
+            if hasattr(transport, "close"):
+                transport.close()
 
     def __enter__(self) -> Client:
         self._check_open()
@@ -536,6 +610,17 @@ class AsyncClient(_BaseClient):
         for hook in self._request_hooks:
             await hook(request)
         started = time.perf_counter()
+        transport = self._transport_for(request.url)
+        if transport is not None:
+            try:
+                response = await transport.handle_async_request(request)
+            except RequestError as exc:
+                exc._request = exc._request or request
+                raise
+            response = self._from_transport(response, request, started, [])
+            for hook in self._response_hooks:
+                await hook(response)
+            return response
         try:
             if request.stream is None:
                 raw = await _bridge.wait(
@@ -686,6 +771,9 @@ class AsyncClient(_BaseClient):
         self._closed = True
         self._plain = False
         self._core.close()
+        for transport in self._close_transports():
+            if hasattr(transport, "aclose"):
+                await transport.aclose()
 
     async def __aenter__(self) -> AsyncClient:
         self._check_open()

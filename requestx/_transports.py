@@ -1,0 +1,200 @@
+"""httpx-style transports: `MockTransport`, `WSGITransport`, `ASGITransport`, and the base classes.
+
+The engine is the default transport and stays the fast path (no transport object is involved). A
+client given `transport=` or `mounts=` hands matching requests to those objects instead; redirects,
+auth flows and hooks run the same for every transport (`_client.py`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import itertools
+import sys
+import typing
+
+from ._models import Request, Response
+
+__all__ = ["ASGITransport", "AsyncBaseTransport", "BaseTransport", "MockTransport", "WSGITransport"]
+
+
+class BaseTransport:
+    """A sync transport: `handle_request(request) -> Response`."""
+
+    def handle_request(self, request: Request) -> Response:
+        raise NotImplementedError("The 'handle_request' method must be implemented.")
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> BaseTransport:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self.close()
+
+
+class AsyncBaseTransport:
+    """An async transport: `await handle_async_request(request) -> Response`."""
+
+    async def handle_async_request(self, request: Request) -> Response:
+        raise NotImplementedError("The 'handle_async_request' method must be implemented.")
+
+    async def aclose(self) -> None:
+        pass
+
+    async def __aenter__(self) -> AsyncBaseTransport:
+        return self
+
+    async def __aexit__(self, *args: object) -> None:
+        await self.aclose()
+
+
+class MockTransport(AsyncBaseTransport, BaseTransport):
+    """Answers every request with `handler(request)` (a function, or a coroutine function under
+    AsyncClient), without any network: for testing code that uses a client."""
+
+    def __init__(self, handler: typing.Callable[[Request], typing.Any]) -> None:
+        self.handler = handler
+
+    def handle_request(self, request: Request) -> Response:
+        response = self.handler(request)
+        if inspect.isawaitable(response):
+            raise TypeError("MockTransport's handler returned an awaitable: use it with AsyncClient")
+        return typing.cast(Response, response)
+
+    async def handle_async_request(self, request: Request) -> Response:
+        response = self.handler(request)
+        if inspect.isawaitable(response):
+            response = await response
+        return typing.cast(Response, response)
+
+
+def _header_list(request: Request) -> list[tuple[bytes, bytes]]:
+    headers = list(request.headers.raw)
+    if "host" not in request.headers:
+        headers.insert(0, (b"host", request.url.netloc))
+    return headers
+
+
+class WSGITransport(BaseTransport):
+    """Calls a WSGI application in this thread, as httpx's WSGITransport does."""
+
+    def __init__(
+        self,
+        app: typing.Any,
+        raise_app_exceptions: bool = True,
+        script_name: str = "",
+        remote_addr: str = "127.0.0.1",
+    ) -> None:
+        self.app = app
+        self.raise_app_exceptions = raise_app_exceptions
+        self.script_name = script_name
+        self.remote_addr = remote_addr
+
+    def handle_request(self, request: Request) -> Response:
+        body = request.read() if request.stream is None else b"".join(request.stream)
+        url = request.url
+        environ: dict[str, typing.Any] = {
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": url.scheme,
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            "REQUEST_METHOD": request.method,
+            "SCRIPT_NAME": self.script_name,
+            "PATH_INFO": url.path,
+            "QUERY_STRING": url.query.decode("ascii"),
+            "SERVER_NAME": url.host,
+            "SERVER_PORT": str(url.port or {"http": 80, "https": 443}.get(url.scheme, 80)),
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": self.remote_addr,
+        }
+        for key, value in _header_list(request):
+            name = key.decode("latin-1").upper().replace("-", "_")
+            if name not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                name = "HTTP_" + name
+            environ[name] = value.decode("latin-1")
+        started: dict[str, typing.Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: typing.Any = None) -> None:
+            started["status"], started["headers"], started["exc_info"] = status, headers, exc_info
+
+        result = self.app(environ, start_response)
+        try:
+            content = b"".join(itertools.chain(result))
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        if started.get("exc_info") and self.raise_app_exceptions:
+            raise started["exc_info"][1]
+        return Response(int(started["status"].split(" ", 1)[0]), headers=started["headers"], content=content)
+
+
+class ASGITransport(AsyncBaseTransport):
+    """Runs an ASGI application in this event loop (asyncio or trio), as httpx's ASGITransport does.
+    The body is collected whole before the response is returned."""
+
+    def __init__(
+        self,
+        app: typing.Any,
+        raise_app_exceptions: bool = True,
+        root_path: str = "",
+        client: tuple[str, int] = ("127.0.0.1", 123),
+    ) -> None:
+        self.app = app
+        self.raise_app_exceptions = raise_app_exceptions
+        self.root_path = root_path
+        self.client = client
+
+    async def handle_async_request(self, request: Request) -> Response:
+        if request.stream is not None:
+            body = b"".join([chunk async for chunk in request.stream])
+        else:
+            body = request.read()
+        url = request.url
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": request.method,
+            "headers": [(k.lower(), v) for k, v in _header_list(request)],
+            "scheme": url.scheme,
+            "path": url.path,
+            "raw_path": url.raw_path.split(b"?")[0],
+            "query_string": url.query,
+            "server": (url.host, url.port or {"http": 80, "https": 443}.get(url.scheme, 80)),
+            "client": self.client,
+            "root_path": self.root_path,
+        }
+        sent_request = False
+        status: int | None = None
+        headers: list[tuple[bytes, bytes]] = []
+        chunks: list[bytes] = []
+        complete = False
+
+        async def receive() -> dict[str, typing.Any]:
+            nonlocal sent_request
+            if not sent_request:
+                sent_request = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, typing.Any]) -> None:
+            nonlocal status, headers, complete
+            if message["type"] == "http.response.start":
+                status, headers = message["status"], list(message.get("headers", []))
+            elif message["type"] == "http.response.body" and not complete:
+                chunks.append(message.get("body", b""))
+                complete = not message.get("more_body", False)
+
+        try:
+            await self.app(scope, receive, send)
+        except Exception:
+            if self.raise_app_exceptions or status is None:
+                raise
+        if status is None:
+            status, headers = 500, []
+        return Response(status, headers=headers, content=b"".join(chunks))

@@ -1,0 +1,104 @@
+"""Transports: MockTransport (sync and async handlers), WSGITransport, ASGITransport, and `mounts`
+routing between them and the engine; redirects, auth and hooks run the same over every transport."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import requestx
+from tests.servers.app import app as asgi_app
+
+
+def handler(request: requestx.Request) -> requestx.Response:
+    if request.url.path == "/redirect":
+        return requestx.Response(302, headers={"Location": "/target"})
+    if request.url.path == "/fail":
+        raise requestx.ConnectError("no route")
+    return requestx.Response(
+        200,
+        json={
+            "method": request.method,
+            "path": request.url.path,
+            "body": request.content.decode(),
+            "auth": request.headers.get("authorization"),
+        },
+    )
+
+
+def test_mock_transport_sync() -> None:
+    seen: list[int] = []
+    with requestx.Client(
+        transport=requestx.MockTransport(handler),
+        base_url="http://mock",
+        event_hooks={"response": [lambda r: seen.append(r.status_code)]},
+    ) as c:
+        r = c.post("/echo", content=b"hi", auth=("u", "p"))
+        assert r.json() == {"method": "POST", "path": "/echo", "body": "hi", "auth": "Basic dTpw"}
+        assert r.request.url == "http://mock/echo"
+        r = c.get("/redirect", follow_redirects=True)
+        assert r.json()["path"] == "/target" and [h.status_code for h in r.history] == [302]
+        with pytest.raises(requestx.ConnectError) as info:
+            c.get("/fail")
+        assert info.value.request.url == "http://mock/fail"
+        r = c.get("/plain")
+        assert r.raise_for_status() is r and r.elapsed.total_seconds() >= 0
+    assert seen == [200, 302, 200, 200]
+
+
+def test_mock_transport_async_handler(arun) -> None:
+    async def async_handler(request: requestx.Request) -> requestx.Response:
+        return requestx.Response(201, text=f"async {request.url.path}")
+
+    async def main() -> None:
+        async with requestx.AsyncClient(transport=requestx.MockTransport(async_handler)) as c:
+            r = await c.get("http://mock/x")
+            assert (r.status_code, r.text) == (201, "async /x")
+            async with c.stream("GET", "http://mock/y") as s:
+                assert [line async for line in s.aiter_lines()] == ["async /y"]
+
+    arun(main)
+
+
+def test_wsgi_transport() -> None:
+    def wsgi_app(environ, start_response):
+        body = environ["wsgi.input"].read()
+        payload = {
+            "method": environ["REQUEST_METHOD"],
+            "path": environ["PATH_INFO"],
+            "query": environ["QUERY_STRING"],
+            "body": body.decode(),
+            "host": environ["HTTP_HOST"],
+        }
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(payload).encode()]
+
+    with requestx.Client(transport=requestx.WSGITransport(wsgi_app)) as c:
+        r = c.put("http://testserver/items?a=1", content=b"data")
+    assert r.json() == {"method": "PUT", "path": "/items", "query": "a=1", "body": "data", "host": "testserver"}
+
+
+def test_asgi_transport(arun) -> None:
+    async def main() -> None:
+        async with requestx.AsyncClient(transport=requestx.ASGITransport(asgi_app), base_url="http://app") as c:
+            r = await c.post("/echo", json={"k": 1}, params={"q": "v"})
+            echo = r.json()
+            assert echo["method"] == "POST" and echo["query"] == "q=v" and json.loads(echo["body"]) == {"k": 1}
+            assert (await c.get("/status/404")).status_code == 404
+
+    arun(main)
+
+
+def test_mounts_route_between_transports_and_the_engine(server) -> None:
+    mock = requestx.MockTransport(lambda request: requestx.Response(200, text="mocked"))
+    with requestx.Client(mounts={"all://mock.test": mock, "http://*.mock.test": mock}) as c:
+        assert c.get("http://mock.test/a").text == "mocked"
+        assert c.get("http://api.mock.test/a").text == "mocked"
+        assert c.get(server.url + "/small").content == b"x" * 100  # no mount: the engine
+
+
+def test_transport_must_return_a_response() -> None:
+    with requestx.Client(transport=requestx.MockTransport(lambda request: "nope")) as c:
+        with pytest.raises(TypeError):
+            c.get("http://mock/")
