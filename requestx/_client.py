@@ -261,15 +261,15 @@ class _BaseClient:
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
         extensions: dict[str, typing.Any] | None = None,
     ) -> Request:
-        if files is not None or cookies is not None:
-            raise NotImplementedError("files= and cookies= are not supported yet")
+        if cookies is not None:
+            raise NotImplementedError("per-request cookies= is not supported yet")
         merged_url = self._merge_url(url)
         if params is not None or self._params:
             merged_url = merged_url.copy_merge_params(self._params.merge(params))
         merged_headers = Headers._from_raw(self._headers._list)
         if headers is not None:
             merged_headers.update(headers)
-        body, content_type = encode_request(content, data, json)
+        body, content_type = encode_request(content, data, json, files)
         if body is not None:
             if content_type is not None and "content-type" not in merged_headers:
                 merged_headers._list = [*merged_headers._list, (b"Content-Type", content_type.encode("ascii"))]

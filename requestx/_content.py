@@ -83,8 +83,15 @@ def encode_request(
     content: RequestContent | None = None,
     data: RequestData | None = None,
     json: typing.Any = None,
+    files: typing.Any = None,
 ) -> tuple[bytes | StreamBody | None, str | None]:
     """The body (bytes, or a StreamBody sent chunk by chunk) and the Content-Type it implies."""
+    if files:
+        from ._multipart import encode_multipart
+
+        if data is not None and not isinstance(data, typing.Mapping):
+            raise TypeError("data= must be a mapping when files= is given")
+        return encode_multipart(data, files)
     if content is not None:
         if isinstance(content, bytes):
             return content, None

@@ -36,6 +36,7 @@ class Request:
         headers: HeaderTypes | None = None,
         content: RequestContent | None = None,
         data: typing.Any = None,
+        files: typing.Any = None,
         json: typing.Any = None,
         extensions: dict[str, typing.Any] | None = None,
     ) -> None:
@@ -43,7 +44,7 @@ class Request:
         self.url = URL(url) if params is None else URL(url, params=params)
         self.headers = Headers(headers)
         self.extensions = {} if extensions is None else extensions
-        body, content_type = encode_request(content, data, json)
+        body, content_type = encode_request(content, data, json, files)
         self._content, self.stream = _split_body(body)
         if body is not None:
             if content_type is not None and "content-type" not in self.headers:
