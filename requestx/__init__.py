@@ -9,6 +9,7 @@ from ._api import delete, get, head, options, patch, post, put, request, stream
 from ._auth import Auth, BasicAuth, FunctionAuth
 from ._client import AsyncClient, Client, __version__
 from ._config import USE_CLIENT_DEFAULT, Limits, Timeout
+from ._cookies import Cookies
 from ._exceptions import (
     CloseError,
     ConnectError,
@@ -59,6 +60,7 @@ __all__ = [
     "ConnectError",
     "ConnectTimeout",
     "CookieConflict",
+    "Cookies",
     "DecodingError",
     "EventSource",
     "FunctionAuth",

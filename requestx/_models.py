@@ -17,6 +17,9 @@ from ._requestx import BodyStream, Decoder, RawHeaders, json_loads
 from ._status_codes import codes
 from ._urls import URL, QueryParamTypes
 
+if typing.TYPE_CHECKING:
+    from ._cookies import Cookies
+
 __all__ = ["Request", "Response"]
 
 _REDIRECT_CODES = frozenset((301, 302, 303, 307, 308))
@@ -385,6 +388,15 @@ class Response:
         import json as jsonlib
 
         return jsonlib.loads(content, **kwargs)
+
+    @property
+    def cookies(self) -> Cookies:
+        """The cookies this response set (its Set-Cookie headers, scoped by the request URL)."""
+        from ._cookies import Cookies
+
+        cookies = Cookies()
+        cookies.extract_cookies(self)
+        return cookies
 
     @property
     def links(self) -> dict[str | None, dict[str, str]]:

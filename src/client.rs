@@ -79,7 +79,6 @@ impl Config {
         tls_provider();
         let mut b = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .cookie_store(true)
             .pool_max_idle_per_host(self.max_keepalive.unwrap_or(usize::MAX))
             .pool_idle_timeout(self.keepalive_expiry)
             .tcp_nodelay(true);

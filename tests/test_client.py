@@ -325,3 +325,44 @@ def test_settings_changed_after_construction_apply(server) -> None:
         c.headers["X-Late"] = "yes"
         c.event_hooks = {}
         assert dict(c.get("/echo").json()["headers"])["x-late"] == "yes"
+
+
+def test_cookie_jar(server) -> None:
+    with requestx.Client(cookies={"preset": "1"}) as c:
+        assert c.get(server.url + "/cookies").json()["cookie"] == "preset=1"
+        r = c.get(server.url + "/set-cookie", params={"name": "session", "value": "abc"})
+        assert r.cookies["session"] == "abc"
+        assert c.cookies["session"] == "abc" and c.cookies.get("preset") == "1"
+        assert c.get(server.url + "/cookies").json()["cookie"] in ("preset=1; session=abc", "session=abc; preset=1")
+        once = c.get(server.url + "/cookies", cookies={"extra": "x"}).json()["cookie"]
+        assert "extra=x" in once and "session=abc" in once
+        assert "extra" not in c.cookies
+        del c.cookies["session"]
+        assert c.get(server.url + "/cookies").json()["cookie"] == "preset=1"
+        # Scoped by host: a cookie set by 127.0.0.1 is not sent to localhost.
+        c.get(server.url + "/set-cookie", params={"name": "scoped", "value": "y"})
+        other = server.url.replace("127.0.0.1", "localhost")
+        assert "scoped" not in c.get(other + "/cookies").json()["cookie"]
+
+
+def test_cookie_jar_async_and_redirects(server, arun) -> None:
+    async def main() -> str:
+        async with requestx.AsyncClient(follow_redirects=True) as c:
+            await c.get(server.url + "/set-cookie", params={"name": "a", "value": "1"})
+            r = await c.get(server.url + "/redirect-to", params={"url": server.url + "/cookies"})
+            return str(r.json()["cookie"])
+
+    assert arun(main) == "a=1"
+
+
+def test_cookies_model() -> None:
+    cookies = requestx.Cookies()
+    cookies.set("n", "1", domain="a.example")
+    cookies.set("n", "2", domain="b.example")
+    with pytest.raises(requestx.CookieConflict):
+        cookies.get("n")
+    assert cookies.get("n", domain="b.example") == "2"
+    cookies.delete("n", domain="a.example")
+    assert cookies["n"] == "2" and len(cookies) == 1
+    cookies.clear()
+    assert not cookies

@@ -41,7 +41,6 @@ def test_httpx_drop_in_names() -> None:
         "AsyncByteStream",
         "AsyncHTTPTransport",
         "ByteStream",
-        "Cookies",
         "DigestAuth",
         "HTTPTransport",
         "NetRCAuth",
