@@ -6,7 +6,7 @@
 import os as _os
 
 from ._api import delete, get, head, options, patch, post, put, request, stream
-from ._auth import Auth, BasicAuth, FunctionAuth
+from ._auth import Auth, BasicAuth, DigestAuth, FunctionAuth, NetRCAuth
 from ._client import AsyncClient, Client, __version__
 from ._config import USE_CLIENT_DEFAULT, Limits, Timeout
 from ._cookies import Cookies
@@ -62,6 +62,7 @@ __all__ = [
     "CookieConflict",
     "Cookies",
     "DecodingError",
+    "DigestAuth",
     "EventSource",
     "FunctionAuth",
     "HTTPError",
@@ -71,6 +72,7 @@ __all__ = [
     "Limits",
     "LocalProtocolError",
     "MockTransport",
+    "NetRCAuth",
     "NetworkError",
     "PoolTimeout",
     "ProtocolError",

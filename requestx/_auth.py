@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import os
+import re
+import time
 import typing
 
 from ._models import Request, Response
 
-__all__ = ["Auth", "BasicAuth", "FunctionAuth", "build_auth"]
+__all__ = ["Auth", "BasicAuth", "DigestAuth", "FunctionAuth", "NetRCAuth", "build_auth"]
 
 
 class Auth:
@@ -43,6 +47,115 @@ class BasicAuth(Auth):
     def auth_flow(self, request: Request) -> typing.Generator[Request, Response, None]:
         request.headers["Authorization"] = self._header
         yield request
+
+
+class NetRCAuth(Auth):
+    """Basic credentials for the request's host from a netrc file (default: ~/.netrc)."""
+
+    def __init__(self, file: str | None = None) -> None:
+        import netrc
+
+        self._netrc = netrc.netrc(file)
+
+    def auth_flow(self, request: Request) -> typing.Generator[Request, Response, None]:
+        found = self._netrc.authenticators(request.url.host)
+        if found is not None and found[2] is not None:
+            request.headers["Authorization"] = BasicAuth(found[0], found[2])._header
+        yield request
+
+
+_DIGEST_HASHES: dict[str, typing.Callable[[bytes], typing.Any]] = {
+    "MD5": hashlib.md5,
+    "MD5-SESS": hashlib.md5,
+    "SHA": hashlib.sha1,
+    "SHA-SESS": hashlib.sha1,
+    "SHA-256": hashlib.sha256,
+    "SHA-256-SESS": hashlib.sha256,
+    "SHA-512": hashlib.sha512,
+    "SHA-512-SESS": hashlib.sha512,
+}
+
+
+class DigestAuth(Auth):
+    """HTTP Digest authentication (RFC 7616): MD5, SHA-256, SHA-512 (and -sess), qop=auth.
+
+    Sends the request, and on a 401 carrying a Digest challenge answers it once; the challenge is
+    kept, so later requests through the same auth object answer it up front.
+    """
+
+    def __init__(self, username: str | bytes, password: str | bytes) -> None:
+        self._username = username.encode("utf-8") if isinstance(username, str) else username
+        self._password = password.encode("utf-8") if isinstance(password, str) else password
+        self._challenge: dict[str, str] | None = None
+        self._nonce_count = 1
+
+    def auth_flow(self, request: Request) -> typing.Generator[Request, Response, None]:
+        if self._challenge is not None:
+            request.headers["Authorization"] = self._header(request, self._challenge)
+        response = yield request
+        if response.status_code != 401 or "www-authenticate" not in response.headers:
+            return
+        for value in response.headers.get_list("www-authenticate"):
+            scheme, _, params = value.partition(" ")
+            if scheme.lower() == "digest":
+                self._challenge = _parse_challenge(params)
+                self._nonce_count = 1
+                request.headers["Authorization"] = self._header(request, self._challenge)
+                yield request
+                return
+
+    def _header(self, request: Request, challenge: dict[str, str]) -> str:
+        from ._exceptions import ProtocolError
+
+        algorithm = challenge.get("algorithm", "MD5").upper()
+        if algorithm not in _DIGEST_HASHES or "nonce" not in challenge or "realm" not in challenge:
+            raise ProtocolError(f"Unsupported or malformed Digest challenge (algorithm {algorithm})", request=request)
+        hash_fn = _DIGEST_HASHES[algorithm]
+
+        def digest(data: bytes) -> bytes:
+            return str(hash_fn(data).hexdigest()).encode()
+
+        nonce = challenge["nonce"].encode()
+        realm = challenge["realm"].encode()
+        path = request.url.raw_path
+        cnonce = hashlib.sha1(os.urandom(8) + str(time.time()).encode()).hexdigest()[:16].encode()
+        nc = b"%08x" % self._nonce_count
+        self._nonce_count += 1
+        a1 = digest(b":".join((self._username, realm, self._password)))
+        if algorithm.endswith("-SESS"):
+            a1 = digest(b":".join((a1, nonce, cnonce)))
+        a2 = digest(request.method.encode() + b":" + path)
+        qops = [q.strip() for q in challenge.get("qop", "").split(",") if q.strip()]
+        if not qops:
+            response = digest(b":".join((a1, nonce, a2)))
+            qop = None
+        elif "auth" in qops:
+            qop = b"auth"
+            response = digest(b":".join((a1, nonce, nc, cnonce, qop, a2)))
+        else:
+            raise ProtocolError('Digest auth with qop other than "auth" is not supported', request=request)
+        fields = {
+            "username": self._username.decode(),
+            "realm": realm.decode(),
+            "nonce": nonce.decode(),
+            "uri": path.decode(),
+            "response": response.decode(),
+            "algorithm": challenge.get("algorithm", "MD5"),
+        }
+        if "opaque" in challenge:
+            fields["opaque"] = challenge["opaque"]
+        header = ", ".join(f'{k}="{v}"' for k, v in fields.items())
+        if qop is not None:
+            header += f', qop=auth, nc={nc.decode()}, cnonce="{cnonce.decode()}"'
+        return "Digest " + header
+
+
+_CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^,\s]*))')
+
+
+def _parse_challenge(params: str) -> dict[str, str]:
+    """`realm="x", nonce="y", qop="auth"` → {"realm": "x", ...} (quoted or bare values)."""
+    return {m[0].lower(): m[1] or m[2] for m in _CHALLENGE_PARAM.findall(params)}
 
 
 AuthTypes = typing.Union[

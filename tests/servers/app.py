@@ -265,6 +265,32 @@ async def _route(scope, receive, send, path: str, query: dict[str, str]) -> None
         for i in range(0, len(body), chunk):
             await send({"type": "http.response.body", "body": body[i : i + chunk], "more_body": True})
         await send({"type": "http.response.body", "body": b""})
+    elif path == "/digest":
+        # An independent RFC 7616 check (user "user", password "pass"), not the client's code.
+        import hashlib
+        import re
+
+        algorithm = query.get("algorithm", "MD5")
+        hash_fn = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256, "SHA-512": hashlib.sha512}[
+            algorithm.split("-SESS")[0]
+        ]
+        challenge = f'Digest realm="tests", qop="auth", nonce="n0nce", opaque="op", algorithm={algorithm}'
+        header = dict(scope["headers"]).get(b"authorization", b"").decode()
+        if not header.startswith("Digest "):
+            await _respond(send, 401, b"auth please", [(b"www-authenticate", challenge.encode())])
+            return
+        got = {k: a or b for k, a, b in re.findall(r'(\w+)=(?:"([^"]*)"|([^,\s]*))', header[7:])}
+
+        def h(text: str) -> str:
+            return hash_fn(text.encode()).hexdigest()
+
+        ha1 = h("user:tests:pass")
+        if algorithm.endswith("-SESS"):
+            ha1 = h(f"{ha1}:n0nce:{got['cnonce']}")
+        ha2 = h(f"{scope['method']}:{got['uri']}")
+        expected = h(f"{ha1}:n0nce:{got['nc']}:{got['cnonce']}:auth:{ha2}")
+        ok = got.get("response") == expected and got.get("opaque") == "op" and got.get("username") == "user"
+        await _json(send, {"authenticated": ok, "uri": got.get("uri")}, status=200 if ok else 403)
     elif path == "/set-cookie":
         await _respond(send, 200, b"ok", [(b"set-cookie", f"{query['name']}={query['value']}; Path=/".encode())])
     elif path == "/cookies":
