@@ -43,10 +43,31 @@ EventHook = typing.Callable[..., typing.Any]
 VerifyTypes = typing.Union[bool, str, "os.PathLike[str]", ssl.SSLContext]
 
 
+def _tls_args(verify: VerifyTypes, cert: typing.Any, trust_env: bool) -> dict[str, typing.Any]:
+    """The engine's TLS settings for httpx's `verify=` and `cert=`."""
+    args: dict[str, typing.Any] = {"verify": _verify_arg(verify, trust_env)}
+    if isinstance(verify, ssl.SSLContext) and verify.verify_mode != ssl.CERT_NONE:
+        # The CA certificates a context was given (load_verify_locations) are honoured; a context
+        # with none loaded explicitly trusts the system store, as ours does then.
+        ders = verify.get_ca_certs(binary_form=True)
+        if ders:
+            args["ca_der"] = [bytes(der) for der in ders]
+        args["check_hostname"] = verify.check_hostname
+    if cert is not None:
+        if isinstance(cert, (str, os.PathLike)):
+            args["cert"] = (os.fspath(cert), None)
+        elif isinstance(cert, tuple) and len(cert) in (2, 3):
+            if len(cert) == 3 and cert[2]:
+                raise ValueError("cert= with a key password is not supported: decrypt the key first")
+            args["cert"] = (os.fspath(cert[0]), os.fspath(cert[1]) if cert[1] else None)
+        else:
+            raise TypeError("cert= takes a PEM path, or (cert path, key path[, password])")
+    return args
+
+
 def _verify_arg(verify: VerifyTypes, trust_env: bool) -> str | None:
     """None: no verification; "": the system trust store; a path: that CA bundle only."""
     if isinstance(verify, ssl.SSLContext):
-        # The CA material inside an SSLContext cannot be read back out; honour its on/off switch.
         return None if verify.verify_mode == ssl.CERT_NONE else ""
     if verify is True:
         if trust_env and os.environ.get("SSL_CERT_FILE"):
@@ -119,8 +140,6 @@ class _BaseClient:
         trust_env: bool = True,
         default_encoding: str | typing.Callable[[bytes], str] = "utf-8",
     ) -> None:
-        if cert is not None:
-            raise NotImplementedError("cert= is not supported yet")
         self._cookies = Cookies(cookies)
         if not isinstance(limits, Limits):
             raise TypeError(f"limits must be a requestx.Limits, not {type(limits).__name__}")
@@ -153,7 +172,7 @@ class _BaseClient:
         self._core = ClientCore(
             http1=http1,
             http2=http2,
-            verify=_verify_arg(verify, trust_env),
+            **_tls_args(verify, cert, trust_env),
             max_connections=limits.max_connections,
             max_keepalive=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,

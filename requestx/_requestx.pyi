@@ -63,6 +63,9 @@ class ClientCore:
         connect_timeout: float | None,
         proxy: str | None,
         trust_env: bool,
+        ca_der: list[bytes] | None = None,
+        check_hostname: bool = True,
+        cert: tuple[str, str | None] | None = None,
     ) -> ClientCore: ...
     def send_blocking(
         self,

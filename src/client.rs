@@ -43,6 +43,8 @@ struct Config {
     http1: bool,
     http2: bool,
     verify: Verify,
+    check_hostname: bool,
+    identity: Option<reqwest::Identity>,
     max_connections: Option<usize>,
     max_keepalive: Option<usize>,
     keepalive_expiry: Option<Duration>,
@@ -95,6 +97,12 @@ impl Config {
             Verify::System => b,
             Verify::Bundle(certs) => b.tls_certs_only(certs.iter().cloned()),
         };
+        if !self.check_hostname {
+            b = b.tls_danger_accept_invalid_hostnames(true);
+        }
+        if let Some(identity) = &self.identity {
+            b = b.identity(identity.clone());
+        }
         if let Some(proxy) = &self.proxy {
             let proxy = reqwest::Proxy::all(proxy.as_str()).map_err(|e| {
                 RxError::new(ErrorKind::ProxyError, format!("invalid proxy URL: {e}"))
@@ -110,6 +118,21 @@ impl Config {
             permits: self.max_connections.map(|n| Arc::new(Semaphore::new(n))),
         })
     }
+}
+
+/// A client certificate and its private key, both PEM (one file holding both, or two files).
+fn load_identity(cert: &str, key: Option<&str>) -> PyResult<reqwest::Identity> {
+    let read = |path: &str| {
+        std::fs::read(path).map_err(|e| PyOSError::new_err(format!("could not read {path:?}: {e}")))
+    };
+    let mut pem = read(cert)?;
+    if let Some(key) = key {
+        pem.push(b'\n');
+        pem.extend(read(key)?);
+    }
+    reqwest::Identity::from_pem(&pem).map_err(|e| {
+        PyValueError::new_err(format!("invalid client certificate or key {cert:?}: {e}"))
+    })
 }
 
 fn load_bundle(path: &str) -> PyResult<Vec<reqwest::Certificate>> {
@@ -230,7 +253,7 @@ impl ClientCore {
 impl ClientCore {
     #[new]
     #[pyo3(signature = (*, http1, http2, verify, max_connections, max_keepalive, keepalive_expiry,
-                        connect_timeout, proxy, trust_env))]
+                        connect_timeout, proxy, trust_env, ca_der=None, check_hostname=true, cert=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -243,17 +266,29 @@ impl ClientCore {
         connect_timeout: Option<f64>,
         proxy: Option<String>,
         trust_env: bool,
+        ca_der: Option<Vec<Vec<u8>>>,
+        check_hostname: bool,
+        cert: Option<(String, Option<String>)>,
     ) -> PyResult<Self> {
         if !http1 && !http2 {
             return Err(PyValueError::new_err(
                 "at least one of http1 or http2 must be enabled",
             ));
         }
-        let verify = match verify.as_deref() {
-            None => Verify::Off,
-            Some("") => Verify::System,
-            Some(path) => Verify::Bundle(load_bundle(path)?),
+        let verify = match (verify.as_deref(), ca_der) {
+            (None, _) => Verify::Off,
+            (Some(_), Some(ders)) => Verify::Bundle(
+                ders.iter()
+                    .map(|der| reqwest::Certificate::from_der(der))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| PyValueError::new_err(format!("invalid CA certificate: {e}")))?,
+            ),
+            (Some(""), None) => Verify::System,
+            (Some(path), None) => Verify::Bundle(load_bundle(path)?),
         };
+        let identity = cert
+            .map(|(cert, key)| load_identity(&cert, key.as_deref()))
+            .transpose()?;
         let secs = |v: Option<f64>| {
             v.map(|s| {
                 Duration::try_from_secs_f64(s)
@@ -268,6 +303,8 @@ impl ClientCore {
             http1,
             http2,
             verify,
+            check_hostname,
+            identity,
             max_connections,
             max_keepalive,
             keepalive_expiry: secs(keepalive_expiry)?,

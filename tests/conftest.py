@@ -32,7 +32,7 @@ def _listening_socket() -> socket.socket:
 class Server:
     """A server process bound to a socket this process opened (so no port race)."""
 
-    def __init__(self, argv: list[str], scheme: str = "http", ca: str | None = None) -> None:
+    def __init__(self, argv: list[str], scheme: str = "http", ca: str | None = None, probe: bool = True) -> None:
         self.sock = _listening_socket()
         self.port = self.sock.getsockname()[1]
         self.url = f"{scheme}://127.0.0.1:{self.port}"
@@ -46,8 +46,11 @@ class Server:
             context = ssl.create_default_context(cafile=ca)
         while True:
             try:
-                with urllib.request.urlopen(self.url + "/small", timeout=2, context=context) as r:
-                    r.read()
+                if probe:
+                    with urllib.request.urlopen(self.url + "/small", timeout=2, context=context) as r:
+                        r.read()
+                else:  # a server that wants a client certificate: a TCP connect says it is up
+                    socket.create_connection(("127.0.0.1", self.port), timeout=2).close()
                 break
             except OSError:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
@@ -104,8 +107,14 @@ def tls_certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "localhost")
     d = tmp_path_factory.mktemp("tls")
-    paths = {"ca": str(d / "ca.pem"), "cert": str(d / "cert.pem"), "key": str(d / "key.pem")}
+    paths = {
+        "ca": str(d / "ca.pem"),
+        "ca_key": str(d / "ca.key"),
+        "cert": str(d / "cert.pem"),
+        "key": str(d / "key.pem"),
+    }
     ca.cert_pem.write_to_path(paths["ca"])
+    ca.private_key_pem.write_to_path(paths["ca_key"])
     cert.cert_chain_pems[0].write_to_path(paths["cert"])
     for pem in cert.cert_chain_pems[1:]:
         pem.write_to_path(paths["cert"], append=True)
@@ -133,6 +142,51 @@ def tls_server(tls_certs: dict[str, str]) -> typing.Iterator[Server]:
         ],
         scheme="https",
         ca=tls_certs["ca"],
+    )
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def client_cert(tls_certs: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A client certificate (and key) signed by the test CA, for mutual TLS."""
+    import trustme
+
+    ca = trustme.CA.from_pem(open(tls_certs["ca"], "rb").read(), open(tls_certs["ca_key"], "rb").read())
+    cert = ca.issue_cert("client@tests.example")
+    d = tmp_path_factory.mktemp("client")
+    paths = {"cert": str(d / "cert.pem"), "key": str(d / "key.pem"), "both": str(d / "both.pem")}
+    cert.cert_chain_pems[0].write_to_path(paths["cert"])
+    cert.private_key_pem.write_to_path(paths["key"])
+    cert.private_key_and_cert_chain_pem.write_to_path(paths["both"])
+    return paths
+
+
+@pytest.fixture(scope="session")
+def mtls_server(tls_certs: dict[str, str]) -> typing.Iterator[Server]:
+    """hypercorn over TLS that requires a client certificate signed by the test CA."""
+    s = Server(
+        [
+            sys.executable,
+            "-m",
+            "hypercorn",
+            "tests.servers.app:app",
+            "--bind",
+            "fd://{fd}",
+            "--log-level",
+            "warning",
+            "--certfile",
+            tls_certs["cert"],
+            "--keyfile",
+            tls_certs["key"],
+            "--ca-certs",
+            tls_certs["ca"],
+            "--verify-mode",
+            "CERT_REQUIRED",
+        ],
+        scheme="https",
+        ca=None,
+        probe=False,
     )
     yield s
     s.stop()

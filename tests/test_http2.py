@@ -66,3 +66,34 @@ def test_unreadable_ca_bundle(tmp_path) -> None:
     bad.write_text("not a certificate")
     with pytest.raises(ValueError):
         requestx.Client(verify=str(bad))
+
+
+def test_client_certificate_mutual_tls(mtls_server, tls_certs, client_cert) -> None:
+    with requestx.Client(verify=tls_certs["ca"], cert=(client_cert["cert"], client_cert["key"])) as c:
+        assert c.get(mtls_server.url + "/small").status_code == 200
+    with requestx.Client(verify=tls_certs["ca"], cert=client_cert["both"]) as c:
+        assert c.get(mtls_server.url + "/small").status_code == 200
+    with requestx.Client(verify=tls_certs["ca"]) as c, pytest.raises(requestx.TransportError):
+        c.get(mtls_server.url + "/small")  # no client certificate: the server refuses the handshake
+
+
+def test_bad_client_certificate_arguments(tmp_path, client_cert) -> None:
+    with pytest.raises(OSError):
+        requestx.Client(cert=str(tmp_path / "missing.pem"))
+    with pytest.raises(ValueError):
+        requestx.Client(cert=(client_cert["cert"], client_cert["key"], "password"))
+    with pytest.raises(TypeError):
+        requestx.Client(cert=123)  # type: ignore[arg-type]
+
+
+def test_ssl_context_ca_material_is_honoured(tls_server, tls_certs) -> None:
+    import ssl
+
+    context = ssl.create_default_context(cafile=tls_certs["ca"])
+    with requestx.Client(verify=context) as c:
+        assert c.get(tls_server.url + "/small").status_code == 200
+    with (
+        requestx.Client(verify=ssl.create_default_context(), trust_env=False) as c,
+        pytest.raises(requestx.ConnectError),
+    ):
+        c.get(tls_server.url + "/small")  # a context without the test CA trusts the system store only
