@@ -151,7 +151,8 @@ fn load_bundle(path: &str) -> PyResult<Vec<reqwest::Certificate>> {
 #[pyclass(frozen, module = "requestx._requestx")]
 pub(crate) struct ClientCore {
     config: Config,
-    live: Mutex<Live>,
+    /// None once closed: dropping the reqwest client lets its pool close idle connections.
+    live: Mutex<Option<Live>>,
     closed: CancellationToken,
     /// The last header list seen and its parsed form. Python never changes a header list in
     /// place (`Headers` installs a new list on every change), so the same list object means the
@@ -189,7 +190,10 @@ impl ClientCore {
     /// The reqwest client of this fork generation; a forked child never reuses the parent's sockets.
     fn live(&self) -> Result<Live, RxError> {
         let generation = runtime::generation();
-        let mut live = self.live.lock();
+        let mut guard = self.live.lock();
+        let Some(live) = guard.as_mut() else {
+            return Err(RxError::new(ErrorKind::ReadError, "the client is closed"));
+        };
         if live.generation != generation {
             *live = self.config.build(generation)?;
         }
@@ -317,7 +321,7 @@ impl ClientCore {
             .map_err(|e| e.into_pyerr(py))?;
         Ok(Self {
             config,
-            live: Mutex::new(live),
+            live: Mutex::new(Some(live)),
             closed: CancellationToken::new(),
             last_headers: Mutex::new(None),
             last_url: Mutex::new(None),
@@ -389,9 +393,10 @@ impl ClientCore {
         Ok(Op { slot, id })
     }
 
-    /// Aborts every in-flight request and stream of this client.
+    /// Aborts every in-flight request and stream of this client and lets its pool close.
     fn close(&self) {
         self.closed.cancel();
+        self.live.lock().take();
     }
 
     #[getter]

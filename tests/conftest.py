@@ -192,6 +192,71 @@ def mtls_server(tls_certs: dict[str, str]) -> typing.Iterator[Server]:
     s.stop()
 
 
+class ProxyServer:
+    """proxy.py (a real forward proxy, HTTP and CONNECT) on 127.0.0.1, its access log in a file."""
+
+    def __init__(self, log_path: str) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "proxy",
+                "--hostname",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--num-workers",
+                "1",
+                "--num-acceptors",
+                "1",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("proxy.py did not start") from None
+                time.sleep(0.1)
+
+    def saw(self, fragment: str) -> bool:
+        """Whether the proxy logged a request containing `fragment` (waits up to 5 s for the log)."""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with open(self.log_path, encoding="utf-8", errors="replace") as f:
+                if fragment in f.read():
+                    return True
+            time.sleep(0.05)
+        return False
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+
+
+@pytest.fixture(scope="session")
+def proxy_server(tmp_path_factory: pytest.TempPathFactory) -> typing.Iterator[ProxyServer]:
+    p = ProxyServer(str(tmp_path_factory.mktemp("proxy") / "access.log"))
+    yield p
+    p.stop()
+
+
 @pytest.fixture(scope="session")
 def raw_server() -> typing.Iterator[RawServer]:
     s = RawServer()

@@ -1,0 +1,66 @@
+"""Proxies through a real forward proxy (proxy.py) on 127.0.0.1: `proxy=`, CONNECT for HTTPS, and
+HTTP_PROXY/HTTPS_PROXY/ALL_PROXY/NO_PROXY with `trust_env`."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+
+import pytest
+
+import requestx
+
+
+def test_http_through_proxy(server, proxy_server, arun) -> None:
+    key = uuid.uuid4().hex
+    with requestx.Client(proxy=proxy_server.url) as c:
+        # A unique path the proxy's access log will show (the app answers 404 for it).
+        assert c.get(server.url + f"/via/{key}").status_code == 404
+    assert proxy_server.saw(key)
+
+    async def main() -> int:
+        async with requestx.AsyncClient(proxy=proxy_server.url) as c:
+            return (await c.get(server.url + "/small")).status_code
+
+    assert arun(main) == 200
+
+
+def test_https_through_proxy_tunnel(tls_server, tls_certs, proxy_server) -> None:
+    with requestx.Client(proxy=proxy_server.url, verify=tls_certs["ca"]) as c:
+        assert c.get(tls_server.url + "/small").status_code == 200
+    assert proxy_server.saw(f"CONNECT 127.0.0.1:{tls_server.port}")
+
+
+def test_proxy_that_is_down_is_an_error(server) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    with requestx.Client(proxy=dead) as c, pytest.raises((requestx.ConnectError, requestx.ProxyError)):
+        c.get(server.url + "/small")
+
+
+def test_invalid_proxy_url() -> None:
+    with pytest.raises(requestx.ProxyError):
+        requestx.Client(proxy="not a url")
+
+
+def test_environment_proxies(server, proxy_server, monkeypatch) -> None:
+    key = uuid.uuid4().hex
+    monkeypatch.setenv("HTTP_PROXY", proxy_server.url)
+    with requestx.Client() as c:
+        assert c.get(server.url + f"/env/{key}").status_code == 404
+    assert proxy_server.saw(key)
+    skipped = uuid.uuid4().hex
+    with requestx.Client(trust_env=False) as c:
+        assert c.get(server.url + f"/env/{skipped}").status_code == 404
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with requestx.Client() as c:
+        assert c.get(server.url + f"/env/{skipped}").status_code == 404
+    assert not proxy_server.saw(skipped)
+    monkeypatch.delenv("NO_PROXY")
+    monkeypatch.delenv("HTTP_PROXY")
+    monkeypatch.setenv("ALL_PROXY", proxy_server.url)
+    every = uuid.uuid4().hex
+    with requestx.Client() as c:
+        assert c.get(server.url + f"/all/{every}").status_code == 404
+    assert proxy_server.saw(every)
