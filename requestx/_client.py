@@ -8,8 +8,6 @@ awaits the bridge. The common path (no redirect, no auth, no hooks) is one engin
 from __future__ import annotations
 
 import contextlib
-import os
-import ssl
 import time
 import typing
 
@@ -25,13 +23,13 @@ from ._config import (
     TimeoutTypes,
     UseClientDefault,
 )
-from ._content import RequestContent, StreamBody, encode_request
+from ._content import RequestContent, encode_request
 from ._cookies import Cookies, CookieTypes
+from ._engine import VerifyTypes, make_core, send_async, send_sync
 from ._exceptions import RequestError, TooManyRedirects
 from ._headers import Headers, HeaderTypes
 from ._models import Request, Response, set_length_headers
 from ._redirects import REDIRECT_CODES, build_redirect_request
-from ._requestx import BodySender, ClientCore
 from ._urls import URL, QueryParams, QueryParamTypes
 
 __all__ = ["AsyncClient", "Client"]
@@ -40,44 +38,12 @@ __version__ = "0.1.0"
 USER_AGENT = f"python-requestx/{__version__}"
 
 EventHook = typing.Callable[..., typing.Any]
-VerifyTypes = typing.Union[bool, str, "os.PathLike[str]", ssl.SSLContext]
 
 
-def _tls_args(verify: VerifyTypes, cert: typing.Any, trust_env: bool) -> dict[str, typing.Any]:
-    """The engine's TLS settings for httpx's `verify=` and `cert=`."""
-    args: dict[str, typing.Any] = {"verify": _verify_arg(verify, trust_env)}
-    if isinstance(verify, ssl.SSLContext) and verify.verify_mode != ssl.CERT_NONE:
-        # The CA certificates a context was given (load_verify_locations) are honoured; a context
-        # with none loaded explicitly trusts the system store, as ours does then.
-        ders = verify.get_ca_certs(binary_form=True)
-        if ders:
-            args["ca_der"] = [bytes(der) for der in ders]
-        args["check_hostname"] = verify.check_hostname
-    if cert is not None:
-        if isinstance(cert, (str, os.PathLike)):
-            args["cert"] = (os.fspath(cert), None)
-        elif isinstance(cert, tuple) and len(cert) in (2, 3):
-            if len(cert) == 3 and cert[2]:
-                raise ValueError("cert= with a key password is not supported: decrypt the key first")
-            args["cert"] = (os.fspath(cert[0]), os.fspath(cert[1]) if cert[1] else None)
-        else:
-            raise TypeError("cert= takes a PEM path, or (cert path, key path[, password])")
-    return args
-
-
-def _verify_arg(verify: VerifyTypes, trust_env: bool) -> str | None:
-    """None: no verification; "": the system trust store; a path: that CA bundle only."""
-    if isinstance(verify, ssl.SSLContext):
-        return None if verify.verify_mode == ssl.CERT_NONE else ""
-    if verify is True:
-        if trust_env and os.environ.get("SSL_CERT_FILE"):
-            return os.environ["SSL_CERT_FILE"]
-        return ""
-    if verify is False:
-        return None
-    if isinstance(verify, (str, os.PathLike)):
-        return os.fspath(verify)
-    raise TypeError(f"verify must be bool, a CA bundle path or an ssl.SSLContext, not {type(verify).__name__}")
+def _checked(response: typing.Any) -> Response:
+    if not isinstance(response, Response):
+        raise TypeError(f"a transport must return a requestx.Response, not {type(response).__name__}")
+    return response
 
 
 class _Pattern:
@@ -169,16 +135,15 @@ class _BaseClient:
         self._closed = False
         self._plain = False
         self._routes = _routes(transport, mounts)
-        self._core = ClientCore(
+        self._core = make_core(
+            verify=verify,
+            cert=cert,
+            trust_env=trust_env,
             http1=http1,
             http2=http2,
-            **_tls_args(verify, cert, trust_env),
-            max_connections=limits.max_connections,
-            max_keepalive=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
+            limits=limits,
+            proxy=proxy,
             connect_timeout=self._timeout.connect,
-            proxy=None if proxy is None else str(proxy),
-            trust_env=trust_env,
         )
         self._refresh_plain()
 
@@ -421,8 +386,6 @@ class _BaseClient:
         return next_request
 
     def _from_transport(self, response: Response, request: Request, started: float, hooks: list[EventHook]) -> Response:
-        if not isinstance(response, Response):
-            raise TypeError(f"a transport must return a requestx.Response, not {type(response).__name__}")
         response.request = request
         if self.default_encoding != "utf-8":
             response.default_encoding = self.default_encoding
@@ -471,23 +434,15 @@ class Client(_BaseClient):
         transport = self._transport_for(request.url)
         if transport is not None:
             try:
-                response = transport.handle_request(request)
+                response = _checked(transport.handle_request(request))
+                if not stream:
+                    response.read()
             except RequestError as exc:
                 exc._request = exc._request or request
                 raise
             return self._from_transport(response, request, started, self._response_hooks)
         try:
-            if request.stream is None:
-                raw = self._core.send_blocking(
-                    request.method,
-                    str(request.url),
-                    request.headers._list,
-                    request._content,
-                    self._timeouts(request),
-                    stream,
-                )
-            else:
-                raw = self._upload(request, stream)
+            raw = send_sync(self._core, request, self._timeouts(request), stream)
         except RequestError as exc:
             exc._request = request
             raise
@@ -496,31 +451,6 @@ class Client(_BaseClient):
         for hook in self._response_hooks:
             hook(response)
         return response
-
-    def _upload(self, request: Request, stream: bool) -> typing.Any:
-        """Sends a streamed body from this thread, chunk by chunk, while the request is in flight."""
-        timeouts = self._timeouts(request)
-        sender = BodySender(timeouts[2])
-        op = self._core.send_async(
-            None, request.method, str(request.url), request.headers._list, sender, timeouts, stream
-        )
-        try:
-            for chunk in typing.cast(StreamBody, request.stream):
-                if not chunk:
-                    continue
-                queued = sender.try_send(chunk)
-                if queued is None:
-                    queued = sender.send_blocking(chunk)
-                if not queued:
-                    break  # the request stopped reading its body: its outcome says why
-            else:
-                sender.close()
-        except BaseException:
-            # The user's iterator raised (or Ctrl-C): abort the request, let the exception through.
-            op.cancel()
-            sender.abort()
-            raise
-        return op.wait()
 
     def send(
         self,
@@ -672,7 +602,9 @@ class AsyncClient(_BaseClient):
         transport = self._transport_for(request.url)
         if transport is not None:
             try:
-                response = await transport.handle_async_request(request)
+                response = _checked(await transport.handle_async_request(request))
+                if not stream:
+                    await response.aread()
             except RequestError as exc:
                 exc._request = exc._request or request
                 raise
@@ -681,18 +613,7 @@ class AsyncClient(_BaseClient):
                 await hook(response)
             return response
         try:
-            if request.stream is None:
-                raw = await _bridge.wait(
-                    self._core.send_async,
-                    request.method,
-                    str(request.url),
-                    request.headers._list,
-                    request._content,
-                    self._timeouts(request),
-                    stream,
-                )
-            else:
-                raw = await self._upload(request, stream)
+            raw = await send_async(self._core, request, self._timeouts(request), stream)
         except RequestError as exc:
             exc._request = request
             raise
@@ -701,30 +622,6 @@ class AsyncClient(_BaseClient):
         for hook in self._response_hooks:
             await hook(response)
         return response
-
-    async def _upload(self, request: Request, stream: bool) -> typing.Any:
-        """Sends a streamed body from this task, chunk by chunk, while the request is in flight."""
-        timeouts = self._timeouts(request)
-        sender = BodySender(timeouts[2])
-        op = self._core.send_async(
-            _bridge.current_hub(), request.method, str(request.url), request.headers._list, sender, timeouts, stream
-        )
-        try:
-            async for chunk in typing.cast(StreamBody, request.stream):
-                if not chunk:
-                    continue
-                queued = sender.try_send(chunk)
-                if queued is None:
-                    queued = await _bridge.wait(sender.submit_send, chunk)
-                if not queued:
-                    break  # the request stopped reading its body: its outcome says why
-            else:
-                sender.close()
-        except BaseException:
-            op.cancel()
-            sender.abort()
-            raise
-        return await _bridge.wait_op(op)
 
     async def send(
         self,

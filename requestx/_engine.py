@@ -1,0 +1,136 @@
+"""The engine as the client sees it: building a `ClientCore` from httpx-style settings, and sending
+one request through it (bytes bodies in one call, streamed bodies chunk by chunk). Used by the
+clients and by `HTTPTransport`/`AsyncHTTPTransport`."""
+
+from __future__ import annotations
+
+import os
+import ssl
+import typing
+
+from . import _bridge
+from ._config import Limits
+from ._models import Request
+from ._requestx import BodySender, ClientCore
+
+__all__ = ["VerifyTypes", "make_core", "send_async", "send_sync"]
+
+VerifyTypes = typing.Union[bool, str, "os.PathLike[str]", ssl.SSLContext]
+Timeouts = tuple[typing.Optional[float], typing.Optional[float], typing.Optional[float], typing.Optional[float]]
+
+
+def _tls_args(verify: VerifyTypes, cert: typing.Any, trust_env: bool) -> dict[str, typing.Any]:
+    """The engine's TLS settings for httpx's `verify=` and `cert=`."""
+    args: dict[str, typing.Any] = {"verify": _verify_arg(verify, trust_env)}
+    if isinstance(verify, ssl.SSLContext) and verify.verify_mode != ssl.CERT_NONE:
+        # The CA certificates a context was given (load_verify_locations) are honoured; a context
+        # with none loaded explicitly trusts the system store, as ours does then.
+        ders = verify.get_ca_certs(binary_form=True)
+        if ders:
+            args["ca_der"] = [bytes(der) for der in ders]
+        args["check_hostname"] = verify.check_hostname
+    if cert is not None:
+        if isinstance(cert, (str, os.PathLike)):
+            args["cert"] = (os.fspath(cert), None)
+        elif isinstance(cert, tuple) and len(cert) in (2, 3):
+            if len(cert) == 3 and cert[2]:
+                raise ValueError("cert= with a key password is not supported: decrypt the key first")
+            args["cert"] = (os.fspath(cert[0]), os.fspath(cert[1]) if cert[1] else None)
+        else:
+            raise TypeError("cert= takes a PEM path, or (cert path, key path[, password])")
+    return args
+
+
+def _verify_arg(verify: VerifyTypes, trust_env: bool) -> str | None:
+    """None: no verification; "": the system trust store; a path: that CA bundle only."""
+    if isinstance(verify, ssl.SSLContext):
+        return None if verify.verify_mode == ssl.CERT_NONE else ""
+    if verify is True:
+        if trust_env and os.environ.get("SSL_CERT_FILE"):
+            return os.environ["SSL_CERT_FILE"]
+        return ""
+    if verify is False:
+        return None
+    if isinstance(verify, (str, os.PathLike)):
+        return os.fspath(verify)
+    raise TypeError(f"verify must be bool, a CA bundle path or an ssl.SSLContext, not {type(verify).__name__}")
+
+
+def make_core(
+    *,
+    verify: VerifyTypes,
+    cert: typing.Any,
+    trust_env: bool,
+    http1: bool,
+    http2: bool,
+    limits: Limits,
+    proxy: typing.Any,
+    connect_timeout: float | None,
+) -> ClientCore:
+    """One engine client (one connection pool) for these settings."""
+    return ClientCore(
+        http1=http1,
+        http2=http2,
+        **_tls_args(verify, cert, trust_env),
+        max_connections=limits.max_connections,
+        max_keepalive=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        connect_timeout=connect_timeout,
+        proxy=None if proxy is None else str(proxy),
+        trust_env=trust_env,
+    )
+
+
+def send_sync(core: ClientCore, request: Request, timeouts: Timeouts, stream: bool) -> typing.Any:
+    """Sends `request` from this thread; a streamed body is fed chunk by chunk while it is in flight."""
+    if request.stream is None:
+        return core.send_blocking(
+            request.method, str(request.url), request.headers._list, request._content, timeouts, stream
+        )
+    sender = BodySender(timeouts[2])
+    op = core.send_async(None, request.method, str(request.url), request.headers._list, sender, timeouts, stream)
+    try:
+        for chunk in request.stream:
+            if not chunk:
+                continue
+            queued = sender.try_send(chunk)
+            if queued is None:
+                queued = sender.send_blocking(chunk)
+            if not queued:
+                break  # the request stopped reading its body: its outcome says why
+        else:
+            sender.close()
+    except BaseException:
+        # The user's iterator raised (or Ctrl-C): abort the request, let the exception through.
+        op.cancel()
+        sender.abort()
+        raise
+    return op.wait()
+
+
+async def send_async(core: ClientCore, request: Request, timeouts: Timeouts, stream: bool) -> typing.Any:
+    """Sends `request` from this task (asyncio, uvloop, trio); streamed bodies chunk by chunk."""
+    if request.stream is None:
+        return await _bridge.wait(
+            core.send_async, request.method, str(request.url), request.headers._list, request._content, timeouts, stream
+        )
+    sender = BodySender(timeouts[2])
+    op = core.send_async(
+        _bridge.current_hub(), request.method, str(request.url), request.headers._list, sender, timeouts, stream
+    )
+    try:
+        async for chunk in request.stream:
+            if not chunk:
+                continue
+            queued = sender.try_send(chunk)
+            if queued is None:
+                queued = await _bridge.wait(sender.submit_send, chunk)
+            if not queued:
+                break  # the request stopped reading its body: its outcome says why
+        else:
+            sender.close()
+    except BaseException:
+        op.cancel()
+        sender.abort()
+        raise
+    return await _bridge.wait_op(op)
