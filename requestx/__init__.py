@@ -45,13 +45,22 @@ from ._models import Request, Response
 from ._requestx import _after_fork_child
 from ._sse import EventSource, ServerSentEvent, SSEError, aconnect_sse, connect_sse
 from ._status_codes import codes
-from ._transports import ASGITransport, AsyncBaseTransport, BaseTransport, MockTransport, WSGITransport
+from ._transports import (
+    ASGITransport,
+    AsyncBaseTransport,
+    AsyncHTTPTransport,
+    BaseTransport,
+    HTTPTransport,
+    MockTransport,
+    WSGITransport,
+)
 from ._urls import URL, QueryParams
 
 __all__ = [
     "ASGITransport",
     "AsyncBaseTransport",
     "AsyncClient",
+    "AsyncHTTPTransport",
     "Auth",
     "BaseTransport",
     "BasicAuth",
@@ -67,6 +76,7 @@ __all__ = [
     "FunctionAuth",
     "HTTPError",
     "HTTPStatusError",
+    "HTTPTransport",
     "Headers",
     "InvalidURL",
     "Limits",

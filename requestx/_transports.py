@@ -11,11 +11,23 @@ import inspect
 import io
 import itertools
 import sys
+import time
 import typing
 
+from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT_CONFIG, Limits
+from ._engine import VerifyTypes, make_core, send_async, send_sync
+from ._exceptions import ConnectError, ConnectTimeout
 from ._models import Request, Response
 
-__all__ = ["ASGITransport", "AsyncBaseTransport", "BaseTransport", "MockTransport", "WSGITransport"]
+__all__ = [
+    "ASGITransport",
+    "AsyncBaseTransport",
+    "AsyncHTTPTransport",
+    "BaseTransport",
+    "HTTPTransport",
+    "MockTransport",
+    "WSGITransport",
+]
 
 
 class BaseTransport:
@@ -68,6 +80,73 @@ class MockTransport(AsyncBaseTransport, BaseTransport):
         if inspect.isawaitable(response):
             response = await response
         return typing.cast(Response, response)
+
+
+class _EngineTransport:
+    """The engine with its own settings and pool, as a transport object (for `mounts`, e.g. a
+    proxy per scheme). `retries` retries failed connections, as httpx's transport does."""
+
+    def __init__(
+        self,
+        verify: VerifyTypes = True,
+        cert: typing.Any = None,
+        trust_env: bool = True,
+        http1: bool = True,
+        http2: bool = False,
+        limits: Limits = DEFAULT_LIMITS,
+        proxy: typing.Any = None,
+        retries: int = 0,
+    ) -> None:
+        self._core = make_core(
+            verify=verify,
+            cert=cert,
+            trust_env=trust_env,
+            http1=http1,
+            http2=http2,
+            limits=limits,
+            proxy=proxy,
+            connect_timeout=DEFAULT_TIMEOUT_CONFIG.connect,
+        )
+        self._retries = retries
+
+    @staticmethod
+    def _timeouts(request: Request) -> tuple[float | None, float | None, float | None, float | None]:
+        t = request.extensions.get("timeout") or DEFAULT_TIMEOUT_CONFIG.as_dict()
+        return (t.get("connect"), t.get("read"), t.get("write"), t.get("pool"))
+
+
+class HTTPTransport(_EngineTransport, BaseTransport):
+    def handle_request(self, request: Request) -> Response:
+        for attempt in itertools.count():
+            started = time.perf_counter()
+            try:
+                raw = send_sync(self._core, request, self._timeouts(request), True)
+            except (ConnectError, ConnectTimeout):
+                if attempt >= self._retries or request.stream is not None:
+                    raise
+                continue
+            return Response._from_engine(raw, request, "utf-8", started)
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self._core.close()
+
+
+class AsyncHTTPTransport(_EngineTransport, AsyncBaseTransport):
+    async def handle_async_request(self, request: Request) -> Response:
+        for attempt in itertools.count():
+            started = time.perf_counter()
+            try:
+                raw = await send_async(self._core, request, self._timeouts(request), True)
+            except (ConnectError, ConnectTimeout):
+                if attempt >= self._retries or request.stream is not None:
+                    raise
+                continue
+            return Response._from_engine(raw, request, "utf-8", started)
+        raise AssertionError("unreachable")
+
+    async def aclose(self) -> None:
+        self._core.close()
 
 
 def _header_list(request: Request) -> list[tuple[bytes, bytes]]:

@@ -39,9 +39,7 @@ def test_httpx_drop_in_names() -> None:
     # Still to come (issue 3): cookies, transports, digest/netrc auth, multipart.
     expected_later = {
         "AsyncByteStream",
-        "AsyncHTTPTransport",
         "ByteStream",
-        "HTTPTransport",
         "Proxy",
         "SyncByteStream",
         "create_ssl_context",

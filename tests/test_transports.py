@@ -102,3 +102,34 @@ def test_transport_must_return_a_response() -> None:
     with requestx.Client(transport=requestx.MockTransport(lambda request: "nope")) as c:
         with pytest.raises(TypeError):
             c.get("http://mock/")
+
+
+def test_http_transport_mounted_per_scheme_with_a_proxy(server, proxy_server) -> None:
+    import uuid
+
+    key = uuid.uuid4().hex
+    proxied = requestx.HTTPTransport(proxy=proxy_server.url)
+    with requestx.Client(mounts={"http://": proxied}) as c:
+        assert c.get(server.url + f"/mounted/{key}").status_code == 404  # the app's answer, via the proxy
+        with c.stream("GET", server.url + "/stream", params={"chunks": 3}) as r:
+            assert len(list(r.iter_lines())) == 3
+    assert proxy_server.saw(key)
+
+
+def test_async_http_transport(server, arun) -> None:
+    async def main() -> None:
+        transport = requestx.AsyncHTTPTransport(http1=True, retries=1)
+        async with requestx.AsyncClient(transport=transport) as c:
+            assert (await c.post(server.url + "/echo", json={"a": 1})).json()["body"] == '{"a":1}'
+
+    arun(main)
+
+
+def test_http_transport_retries_connection_failures() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with requestx.Client(transport=requestx.HTTPTransport(retries=2)) as c, pytest.raises(requestx.ConnectError):
+        c.get(f"http://127.0.0.1:{port}/")
