@@ -195,7 +195,7 @@ def mtls_server(tls_certs: dict[str, str]) -> typing.Iterator[Server]:
 class ProxyServer:
     """proxy.py (a real forward proxy, HTTP and CONNECT) on 127.0.0.1, its access log in a file."""
 
-    def __init__(self, log_path: str) -> None:
+    def __init__(self, log_path: str, *extra: str) -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -215,6 +215,7 @@ class ProxyServer:
                 "1",
                 "--num-acceptors",
                 "1",
+                *extra,
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -253,6 +254,14 @@ class ProxyServer:
 @pytest.fixture(scope="session")
 def proxy_server(tmp_path_factory: pytest.TempPathFactory) -> typing.Iterator[ProxyServer]:
     p = ProxyServer(str(tmp_path_factory.mktemp("proxy") / "access.log"))
+    yield p
+    p.stop()
+
+
+@pytest.fixture(scope="session")
+def auth_proxy_server(tmp_path_factory: pytest.TempPathFactory) -> typing.Iterator[ProxyServer]:
+    """proxy.py requiring Basic proxy credentials user:pass."""
+    p = ProxyServer(str(tmp_path_factory.mktemp("authproxy") / "access.log"), "--basic-auth", "user:pass")
     yield p
     p.stop()
 

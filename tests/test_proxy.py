@@ -64,3 +64,12 @@ def test_environment_proxies(server, proxy_server, monkeypatch) -> None:
     with requestx.Client() as c:
         assert c.get(server.url + f"/all/{every}").status_code == 404
     assert proxy_server.saw(every)
+
+
+def test_proxy_credentials(server, tls_server, tls_certs, auth_proxy_server) -> None:
+    with_creds = auth_proxy_server.url.replace("http://", "http://user:pass@")
+    with requestx.Client(proxy=with_creds, verify=tls_certs["ca"]) as c:
+        assert c.get(server.url + "/small").status_code == 200
+        assert c.get(tls_server.url + "/small").status_code == 200  # CONNECT with credentials too
+    with requestx.Client(proxy=auth_proxy_server.url) as c:
+        assert c.get(server.url + "/small").status_code == 407  # the proxy's answer
