@@ -89,12 +89,25 @@ def server() -> typing.Iterator[Server]:
     s.stop()
 
 
+def _hypercorn(*extra: str) -> list[str]:
+    """hypercorn serving the test app on the socket the fixture passes as {fd}."""
+    return [
+        sys.executable,
+        "-m",
+        "hypercorn",
+        "tests.servers.app:app",
+        "--bind",
+        "fd://{fd}",
+        "--log-level",
+        "warning",
+        *extra,
+    ]
+
+
 @pytest.fixture(scope="session")
 def h2_server() -> typing.Iterator[Server]:
     """hypercorn: HTTP/2 with prior knowledge over cleartext (and HTTP/1.1)."""
-    s = Server(
-        [sys.executable, "-m", "hypercorn", "tests.servers.app:app", "--bind", "fd://{fd}", "--log-level", "warning"]
-    )
+    s = Server(_hypercorn())
     yield s
     s.stop()
 
@@ -126,20 +139,7 @@ def tls_certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def tls_server(tls_certs: dict[str, str]) -> typing.Iterator[Server]:
     """hypercorn over TLS, offering h2 and http/1.1 by ALPN."""
     s = Server(
-        [
-            sys.executable,
-            "-m",
-            "hypercorn",
-            "tests.servers.app:app",
-            "--bind",
-            "fd://{fd}",
-            "--log-level",
-            "warning",
-            "--certfile",
-            tls_certs["cert"],
-            "--keyfile",
-            tls_certs["key"],
-        ],
+        _hypercorn("--certfile", tls_certs["cert"], "--keyfile", tls_certs["key"]),
         scheme="https",
         ca=tls_certs["ca"],
     )
@@ -166,15 +166,7 @@ def client_cert(tls_certs: dict[str, str], tmp_path_factory: pytest.TempPathFact
 def mtls_server(tls_certs: dict[str, str]) -> typing.Iterator[Server]:
     """hypercorn over TLS that requires a client certificate signed by the test CA."""
     s = Server(
-        [
-            sys.executable,
-            "-m",
-            "hypercorn",
-            "tests.servers.app:app",
-            "--bind",
-            "fd://{fd}",
-            "--log-level",
-            "warning",
+        _hypercorn(
             "--certfile",
             tls_certs["cert"],
             "--keyfile",
@@ -183,7 +175,7 @@ def mtls_server(tls_certs: dict[str, str]) -> typing.Iterator[Server]:
             tls_certs["ca"],
             "--verify-mode",
             "CERT_REQUIRED",
-        ],
+        ),
         scheme="https",
         ca=None,
         probe=False,
