@@ -235,7 +235,9 @@ class URL:
     def __repr__(self) -> str:
         parts = self._split()
         if parts.password:
-            return f"URL({str(self.copy_with(password='[secure]'))!r})"
+            userinfo = parts.netloc.rpartition("@")[0]
+            hidden = userinfo.partition(":")[0] + ":[secure]"
+            return f"URL({self._raw.replace(userinfo + '@', hidden + '@', 1)!r})"
         return f"URL({self._raw!r})"
 
 
