@@ -25,7 +25,7 @@ from ._config import (
 )
 from ._content import RequestContent, encode_request
 from ._cookies import Cookies, CookieTypes
-from ._engine import VerifyTypes, make_core, send_async, send_sync
+from ._engine import VerifyTypes, make_core, request_timeouts, send_async, send_sync
 from ._exceptions import RequestError, TooManyRedirects
 from ._headers import Headers, HeaderTypes
 from ._models import Request, Response, set_length_headers
@@ -296,10 +296,7 @@ class _BaseClient:
 
     def _timeouts(self, request: Request) -> tuple[float | None, float | None, float | None, float | None]:
         """The engine's (connect, read, write, pool) for `request`."""
-        t = request.extensions.get("timeout")
-        if t is self._timeout_dict or t is None:
-            return self._timeout._tuple
-        return (t.get("connect"), t.get("read"), t.get("write"), t.get("pool"))
+        return request_timeouts(request, self._timeout, self._timeout_dict)
 
     def _transport_for(self, url: URL) -> typing.Any:
         """The transport that serves `url`: a mounted or given one, or None for the engine."""

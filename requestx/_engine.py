@@ -9,11 +9,11 @@ import ssl
 import typing
 
 from . import _bridge
-from ._config import Limits
+from ._config import Limits, Timeout
 from ._models import Request
 from ._requestx import BodySender, ClientCore
 
-__all__ = ["VerifyTypes", "make_core", "send_async", "send_sync"]
+__all__ = ["VerifyTypes", "make_core", "request_timeouts", "send_async", "send_sync"]
 
 VerifyTypes = typing.Union[bool, str, "os.PathLike[str]", ssl.SSLContext]
 Timeouts = tuple[typing.Optional[float], typing.Optional[float], typing.Optional[float], typing.Optional[float]]
@@ -54,6 +54,17 @@ def _verify_arg(verify: VerifyTypes, trust_env: bool) -> str | None:
     if isinstance(verify, (str, os.PathLike)):
         return os.fspath(verify)
     raise TypeError(f"verify must be bool, a CA bundle path or an ssl.SSLContext, not {type(verify).__name__}")
+
+
+def request_timeouts(
+    request: Request, default: Timeout, default_dict: dict[str, float | None] | None = None
+) -> Timeouts:
+    """The engine's (connect, read, write, pool) for `request`: its `timeout` extension, else
+    `default`. `default_dict` is the client's own extension dict, recognised by identity (no lookups)."""
+    t = request.extensions.get("timeout")
+    if t is None or t is default_dict:
+        return default._tuple
+    return (t.get("connect"), t.get("read"), t.get("write"), t.get("pool"))
 
 
 def make_core(

@@ -15,7 +15,7 @@ import time
 import typing
 
 from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT_CONFIG, Limits
-from ._engine import VerifyTypes, make_core, send_async, send_sync
+from ._engine import VerifyTypes, make_core, request_timeouts, send_async, send_sync
 from ._exceptions import ConnectError, ConnectTimeout
 from ._models import Request, Response
 
@@ -109,10 +109,9 @@ class _EngineTransport:
         )
         self._retries = retries
 
-    @staticmethod
-    def _timeouts(request: Request) -> tuple[float | None, float | None, float | None, float | None]:
-        t = request.extensions.get("timeout") or DEFAULT_TIMEOUT_CONFIG.as_dict()
-        return (t.get("connect"), t.get("read"), t.get("write"), t.get("pool"))
+    def _retry(self, attempt: int, request: Request) -> bool:
+        """Whether a failed connection is tried again (a streamed body cannot be sent twice)."""
+        return attempt < self._retries and request.stream is None
 
 
 class HTTPTransport(_EngineTransport, BaseTransport):
@@ -120,9 +119,9 @@ class HTTPTransport(_EngineTransport, BaseTransport):
         for attempt in itertools.count():
             started = time.perf_counter()
             try:
-                raw = send_sync(self._core, request, self._timeouts(request), True)
+                raw = send_sync(self._core, request, request_timeouts(request, DEFAULT_TIMEOUT_CONFIG), True)
             except (ConnectError, ConnectTimeout):
-                if attempt >= self._retries or request.stream is not None:
+                if not self._retry(attempt, request):
                     raise
                 continue
             return Response._from_engine(raw, request, "utf-8", started)
@@ -137,9 +136,9 @@ class AsyncHTTPTransport(_EngineTransport, AsyncBaseTransport):
         for attempt in itertools.count():
             started = time.perf_counter()
             try:
-                raw = await send_async(self._core, request, self._timeouts(request), True)
+                raw = await send_async(self._core, request, request_timeouts(request, DEFAULT_TIMEOUT_CONFIG), True)
             except (ConnectError, ConnectTimeout):
-                if attempt >= self._retries or request.stream is not None:
+                if not self._retry(attempt, request):
                     raise
                 continue
             return Response._from_engine(raw, request, "utf-8", started)

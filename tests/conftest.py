@@ -29,6 +29,16 @@ def _listening_socket() -> socket.socket:
     return sock
 
 
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    """Stops a server process: politely, then by force after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class Server:
     """A server process bound to a socket this process opened (so no port race)."""
 
@@ -59,12 +69,7 @@ class Server:
                 time.sleep(0.05)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        _terminate(self.proc)
         self.sock.close()
 
 
@@ -234,12 +239,7 @@ class ProxyServer:
         return False
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        _terminate(self.proc)
         self._log.close()
 
 
