@@ -42,7 +42,8 @@ from ._exceptions import (
 )
 from ._headers import Headers
 from ._models import Request, Response
-from ._requestx import _after_fork_child
+from ._pool import Pool
+from ._requestx import Retry, _after_fork_child
 from ._sse import EventSource, ServerSentEvent, SSEError, aconnect_sse, connect_sse
 from ._status_codes import codes
 from ._transports import (
@@ -84,6 +85,7 @@ __all__ = [
     "MockTransport",
     "NetRCAuth",
     "NetworkError",
+    "Pool",
     "PoolTimeout",
     "ProtocolError",
     "ProxyError",
@@ -96,6 +98,7 @@ __all__ = [
     "RequestNotRead",
     "Response",
     "ResponseNotRead",
+    "Retry",
     "SSEError",
     "ServerSentEvent",
     "StreamClosed",

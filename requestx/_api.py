@@ -11,7 +11,7 @@ from ._urls import URL
 
 __all__ = ["delete", "get", "head", "options", "patch", "post", "put", "request", "stream"]
 
-_CLIENT_KWARGS = ("auth", "proxy", "timeout", "verify", "cert", "trust_env", "http1", "http2")
+_CLIENT_KWARGS = ("auth", "proxy", "timeout", "verify", "cert", "trust_env", "http1", "http2", "retries")
 
 
 def _split(kwargs: dict[str, typing.Any]) -> dict[str, typing.Any]:
@@ -24,7 +24,7 @@ def _split(kwargs: dict[str, typing.Any]) -> dict[str, typing.Any]:
 
 def request(method: str, url: URL | str, **kwargs: typing.Any) -> Response:
     """Sends one request with a fresh client. Takes the arguments of `Client.request` and the
-    client settings `auth, proxy, timeout, verify, cert, trust_env, follow_redirects`."""
+    client settings `auth, proxy, timeout, verify, cert, trust_env, retries, follow_redirects`."""
     with Client(**_split(kwargs)) as client:
         return client.request(method, url, **kwargs)
 

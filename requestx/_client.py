@@ -29,7 +29,9 @@ from ._engine import VerifyTypes, make_core, request_timeouts, send_async, send_
 from ._exceptions import RequestError, TooManyRedirects
 from ._headers import Headers, HeaderTypes
 from ._models import Request, Response, set_length_headers
+from ._pool import MapItem, Pool, Result, Run
 from ._redirects import REDIRECT_CODES, build_redirect_request
+from ._requestx import Retry
 from ._urls import URL, QueryParams, QueryParamTypes
 
 __all__ = ["AsyncClient", "Client"]
@@ -105,8 +107,10 @@ class _BaseClient:
         mounts: typing.Mapping[str, typing.Any] | None = None,
         trust_env: bool = True,
         default_encoding: str | typing.Callable[[bytes], str] = "utf-8",
+        retries: int | Retry | None = None,
     ) -> None:
         self._cookies = Cookies(cookies)
+        self._retry = self._retry_arg(retries)
         if not isinstance(limits, Limits):
             raise TypeError(f"limits must be a requestx.Limits, not {type(limits).__name__}")
         self._timeout = timeout if isinstance(timeout, Timeout) else Timeout(timeout)
@@ -158,6 +162,28 @@ class _BaseClient:
             or self._response_hooks
             or self._routes
         )
+
+    @staticmethod
+    def _retry_arg(retries: int | Retry | None) -> Retry | None:
+        """`retries=`: a `Retry`, a number of retries under the default policy, or None/0 for none."""
+        if retries is None or isinstance(retries, Retry):
+            return retries
+        if isinstance(retries, int) and not isinstance(retries, bool) and retries >= 0:
+            return Retry(retries) if retries else None
+        raise TypeError(f"retries must be a requestx.Retry or a non-negative int, not {retries!r}")
+
+    def _retry_for(self, request: Request) -> Retry | None:
+        """The retry policy of `request`: its `retries` extension, else the client's."""
+        retry = request.extensions.get("retries", self._retry)
+        return typing.cast("Retry | None", retry)
+
+    @property
+    def retries(self) -> Retry | None:
+        return self._retry
+
+    @retries.setter
+    def retries(self, retries: int | Retry | None) -> None:
+        self._retry = self._retry_arg(retries)
 
     @staticmethod
     def _enforce_trailing_slash(url: URL) -> URL:
@@ -294,6 +320,13 @@ class _BaseClient:
             merged_cookies.set_cookie_header(request)
         return request
 
+    def _build_with_retries(self, method: str, url: URL | str, kwargs: dict[str, typing.Any]) -> Request:
+        """`build_request(**kwargs)` where kwargs may also hold a per-call `retries`."""
+        if "retries" in kwargs:
+            retry = self._retry_arg(kwargs.pop("retries"))
+            kwargs["extensions"] = {**(kwargs.get("extensions") or {}), "retries": retry}
+        return self.build_request(method, url, **kwargs)
+
     def _timeouts(self, request: Request) -> tuple[float | None, float | None, float | None, float | None]:
         """The engine's (connect, read, write, pool) for `request`."""
         return request_timeouts(request, self._timeout, self._timeout_dict)
@@ -412,7 +445,9 @@ class Client(_BaseClient):
             return self.send(Response._from_parts(parts))  # cookies to send: the general path
         started = time.perf_counter()
         try:
-            raw = self._core.send_blocking(method, str(url_obj), parts[2], None, self._timeout._tuple, False)
+            raw = self._core.send_blocking(
+                method, str(url_obj), parts[2], None, self._timeout._tuple, False, self._retry
+            )
         except RequestError as exc:
             exc._request = Response._from_parts(parts)
             raise
@@ -439,7 +474,7 @@ class Client(_BaseClient):
                 raise
             return self._from_transport(response, request, started, self._response_hooks)
         try:
-            raw = send_sync(self._core, request, self._timeouts(request), stream)
+            raw = send_sync(self._core, request, self._timeouts(request), stream, self._retry_for(request))
         except RequestError as exc:
             exc._request = request
             raise
@@ -508,7 +543,10 @@ class Client(_BaseClient):
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
         extensions: dict[str, typing.Any] | None = None,
+        retries: int | Retry | UseClientDefault | None = USE_CLIENT_DEFAULT,
     ) -> Response:
+        if not isinstance(retries, UseClientDefault):
+            extensions = {**(extensions or {}), "retries": self._retry_arg(retries)}
         request = self._request_for(
             method, url, content, data, files, json, params, headers, cookies, timeout, extensions
         )
@@ -519,7 +557,7 @@ class Client(_BaseClient):
         """`with client.stream("GET", url) as r: for chunk in r.iter_bytes(): ...`"""
         auth = kwargs.pop("auth", USE_CLIENT_DEFAULT)
         follow_redirects = kwargs.pop("follow_redirects", USE_CLIENT_DEFAULT)
-        request = self.build_request(method, url, **kwargs)
+        request = self._build_with_retries(method, url, kwargs)
         response = self.send(request, stream=True, auth=auth, follow_redirects=follow_redirects)
         try:
             yield response
@@ -548,6 +586,56 @@ class Client(_BaseClient):
 
     def delete(self, url: URL | str, **kwargs: typing.Any) -> Response:
         return self.request("DELETE", url, **kwargs)
+
+    def map(
+        self,
+        requests: typing.Iterable[MapItem],
+        *,
+        concurrency: int = 64,
+        ordered: bool = True,
+        per_host: int | None = None,
+        rate: float | None = None,
+        retries: int | Retry | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> typing.Iterator[Result]:
+        """Sends every request (a `Request`, or a URL meaning GET) with at most `concurrency` in
+        flight, run by the engine across its threads; yields per input its `Response` or the
+        exception it raised (never raising mid-way), in input order or (`ordered=False`) as they
+        complete. `requests` may be a lazy generator: it is pulled only as capacity frees.
+        `per_host` caps the requests in flight to one host, `rate` spaces the starts to one host
+        (requests per second). Leaving the loop early cancels what is still running."""
+        run = Run(
+            self,
+            concurrency,
+            per_host=per_host,
+            rate=rate,
+            retries=retries,
+            follow_redirects=follow_redirects,
+            is_async=False,
+        )
+        return run.iterate(requests, ordered)
+
+    def pool(
+        self,
+        workers: int = 64,
+        *,
+        per_host: int | None = None,
+        rate: float | None = None,
+        retries: int | Retry | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        cancel_pending: bool = False,
+    ) -> Pool:
+        """`with client.pool(workers=64) as pool: future = pool.submit("GET", url)`: requests run by
+        the engine with at most `workers` in flight, each result a `concurrent.futures.Future`."""
+        return Pool(
+            self,
+            workers,
+            per_host=per_host,
+            rate=rate,
+            retries=retries,
+            follow_redirects=follow_redirects,
+            cancel_pending=cancel_pending,
+        )
 
     def close(self) -> None:
         """Closes the pool and aborts requests still in flight; closes mounted transports."""
@@ -579,7 +667,7 @@ class AsyncClient(_BaseClient):
         started = time.perf_counter()
         try:
             raw = await _bridge.wait(
-                self._core.send_async, method, str(url_obj), parts[2], None, self._timeout._tuple, False
+                self._core.send_async, method, str(url_obj), parts[2], None, self._timeout._tuple, False, self._retry
             )
         except RequestError as exc:
             exc._request = Response._from_parts(parts)
@@ -610,7 +698,7 @@ class AsyncClient(_BaseClient):
                 await hook(response)
             return response
         try:
-            raw = await send_async(self._core, request, self._timeouts(request), stream)
+            raw = await send_async(self._core, request, self._timeouts(request), stream, self._retry_for(request))
         except RequestError as exc:
             exc._request = request
             raise
@@ -679,7 +767,10 @@ class AsyncClient(_BaseClient):
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
         extensions: dict[str, typing.Any] | None = None,
+        retries: int | Retry | UseClientDefault | None = USE_CLIENT_DEFAULT,
     ) -> Response:
+        if not isinstance(retries, UseClientDefault):
+            extensions = {**(extensions or {}), "retries": self._retry_arg(retries)}
         request = self._request_for(
             method, url, content, data, files, json, params, headers, cookies, timeout, extensions
         )
@@ -690,7 +781,7 @@ class AsyncClient(_BaseClient):
         """`async with client.stream("GET", url) as r: async for chunk in r.aiter_bytes(): ...`"""
         auth = kwargs.pop("auth", USE_CLIENT_DEFAULT)
         follow_redirects = kwargs.pop("follow_redirects", USE_CLIENT_DEFAULT)
-        request = self.build_request(method, url, **kwargs)
+        request = self._build_with_retries(method, url, kwargs)
         response = await self.send(request, stream=True, auth=auth, follow_redirects=follow_redirects)
         try:
             yield response
@@ -719,6 +810,31 @@ class AsyncClient(_BaseClient):
 
     async def delete(self, url: URL | str, **kwargs: typing.Any) -> Response:
         return await self.request("DELETE", url, **kwargs)
+
+    def amap(
+        self,
+        requests: typing.Iterable[MapItem] | typing.AsyncIterable[MapItem],
+        *,
+        concurrency: int = 64,
+        ordered: bool = True,
+        per_host: int | None = None,
+        rate: float | None = None,
+        retries: int | Retry | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> typing.AsyncIterator[Result]:
+        """`async for result in client.amap(urls, concurrency=64)`: `Client.map` for asyncio, uvloop,
+        trio and anyio; `requests` may also be an async iterable. Close it early with
+        `contextlib.aclosing(...)` to cancel what is still running at once."""
+        run = Run(
+            self,
+            concurrency,
+            per_host=per_host,
+            rate=rate,
+            retries=retries,
+            follow_redirects=follow_redirects,
+            is_async=True,
+        )
+        return run.aiterate(requests, ordered)
 
     async def aclose(self) -> None:
         """Closes the pool and aborts requests still in flight (from any loop or thread)."""

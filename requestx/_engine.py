@@ -11,7 +11,7 @@ import typing
 from . import _bridge
 from ._config import Limits, Timeout
 from ._models import Request
-from ._requestx import BodySender, ClientCore
+from ._requestx import BodySender, ClientCore, Retry
 
 __all__ = ["VerifyTypes", "make_core", "request_timeouts", "send_async", "send_sync"]
 
@@ -92,11 +92,14 @@ def make_core(
     )
 
 
-def send_sync(core: ClientCore, request: Request, timeouts: Timeouts, stream: bool) -> typing.Any:
-    """Sends `request` from this thread; a streamed body is fed chunk by chunk while it is in flight."""
+def send_sync(
+    core: ClientCore, request: Request, timeouts: Timeouts, stream: bool, retry: Retry | None = None
+) -> typing.Any:
+    """Sends `request` from this thread; a streamed body is fed chunk by chunk while it is in flight
+    (and is never retried: it cannot be sent twice)."""
     if request.stream is None:
         return core.send_blocking(
-            request.method, str(request.url), request.headers._list, request._content, timeouts, stream
+            request.method, str(request.url), request.headers._list, request._content, timeouts, stream, retry
         )
     sender = BodySender(timeouts[2])
     op = core.send_async(None, request.method, str(request.url), request.headers._list, sender, timeouts, stream)
@@ -119,11 +122,20 @@ def send_sync(core: ClientCore, request: Request, timeouts: Timeouts, stream: bo
     return op.wait()
 
 
-async def send_async(core: ClientCore, request: Request, timeouts: Timeouts, stream: bool) -> typing.Any:
+async def send_async(
+    core: ClientCore, request: Request, timeouts: Timeouts, stream: bool, retry: Retry | None = None
+) -> typing.Any:
     """Sends `request` from this task (asyncio, uvloop, trio); streamed bodies chunk by chunk."""
     if request.stream is None:
         return await _bridge.wait(
-            core.send_async, request.method, str(request.url), request.headers._list, request._content, timeouts, stream
+            core.send_async,
+            request.method,
+            str(request.url),
+            request.headers._list,
+            request._content,
+            timeouts,
+            stream,
+            retry,
         )
     sender = BodySender(timeouts[2])
     op = core.send_async(

@@ -143,6 +143,8 @@ class Response:
     _history: list[Response] | None = None
     _extensions: dict[str, typing.Any] | None = None
     _num_bytes_downloaded: int | None = None
+    #: How many times the engine retried the request before this response (see `Retry`).
+    retries = 0
 
     def __init__(
         self,
@@ -185,7 +187,7 @@ class Response:
     @classmethod
     def _from_engine(
         cls,
-        raw: tuple[int, str, RawHeaders, typing.Any],
+        raw: tuple[int, str, RawHeaders, typing.Any, int],
         request: Request | tuple[str, URL, list[tuple[bytes, bytes]], dict[str, typing.Any]],
         default_encoding: str | typing.Callable[[bytes], str],
         started: float,
@@ -193,7 +195,9 @@ class Response:
         """The hot path: adopts the engine's tuple without copying or re-validating anything.
         `request` may be the parts of a request not built yet: `.request` builds it on first use."""
         self = cls.__new__(cls)
-        self.status_code, self.http_version, self._raw_headers, body = raw
+        self.status_code, self.http_version, self._raw_headers, body, retries = raw
+        if retries:
+            self.retries = retries
         if isinstance(request, Request):
             self._request = request
         else:

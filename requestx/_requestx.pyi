@@ -3,6 +3,7 @@
 from typing import Any, final
 
 __all__ = [
+    "Batch",
     "BodySender",
     "BodyStream",
     "Decoder",
@@ -12,12 +13,13 @@ __all__ = [
     "Hub",
     "Op",
     "RawHeaders",
+    "Retry",
     "_after_fork_child",
     "json_loads",
 ]
 
 _Timeouts = tuple[float | None, float | None, float | None, float | None]
-_RawResponse = tuple[int, str, RawHeaders, Any]
+_RawResponse = tuple[int, str, RawHeaders, Any, int]
 
 @final
 class RawHeaders:
@@ -75,6 +77,7 @@ class ClientCore:
         body: bytes | None,
         timeouts: _Timeouts,
         stream: bool = False,
+        retry: Retry | None = None,
     ) -> _RawResponse: ...
     def send_async(
         self,
@@ -85,6 +88,7 @@ class ClientCore:
         body: bytes | BodySender | None,
         timeouts: _Timeouts,
         stream: bool = False,
+        retry: Retry | None = None,
     ) -> Op: ...
     def close(self) -> None: ...
     @property
@@ -129,3 +133,53 @@ class ServerSentEvent:
     @property
     def retry(self) -> int | None: ...
     def json(self) -> Any: ...
+
+@final
+class Retry:
+    def __new__(
+        cls,
+        total: int = 3,
+        *,
+        backoff_factor: float = 0.5,
+        backoff_max: float = 120.0,
+        backoff_jitter: float = 0.0,
+        status_forcelist: list[int] | tuple[int, ...] | set[int] | frozenset[int] | None = None,
+        allowed_methods: list[str] | tuple[str, ...] | set[str] | frozenset[str] | None = ...,
+        respect_retry_after: bool = True,
+    ) -> Retry: ...
+    @property
+    def total(self) -> int: ...
+    @property
+    def backoff_factor(self) -> float: ...
+    @property
+    def backoff_max(self) -> float: ...
+    @property
+    def backoff_jitter(self) -> float: ...
+    @property
+    def status_forcelist(self) -> frozenset[int]: ...
+    @property
+    def allowed_methods(self) -> frozenset[str] | None: ...
+    @property
+    def respect_retry_after(self) -> bool: ...
+    def get_backoff_time(self, n: int) -> float: ...
+
+_BatchItem = tuple[int, str, str, list[tuple[bytes, bytes]], bytes | None, _Timeouts]
+
+@final
+class Batch:
+    def __new__(
+        cls,
+        core: ClientCore,
+        concurrency: int,
+        *,
+        per_host: int | None = None,
+        rate: float | None = None,
+        retry: Retry | None = None,
+    ) -> Batch: ...
+    def submit(self, items: list[_BatchItem]) -> list[tuple[int, BaseException]]: ...
+    def doorbell(self, hub: Hub | None = None) -> Op: ...
+    def take(self) -> list[tuple[int, _RawResponse | BaseException]]: ...
+    def cancel(self, key: int) -> bool: ...
+    def cancel_all(self) -> None: ...
+    @property
+    def running(self) -> int: ...

@@ -16,8 +16,8 @@ import typing
 
 from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT_CONFIG, Limits
 from ._engine import VerifyTypes, make_core, request_timeouts, send_async, send_sync
-from ._exceptions import ConnectError, ConnectTimeout
 from ._models import Request, Response
+from ._requestx import Retry
 
 __all__ = [
     "ASGITransport",
@@ -107,25 +107,18 @@ class _EngineTransport:
             proxy=proxy,
             connect_timeout=DEFAULT_TIMEOUT_CONFIG.connect,
         )
-        self._retries = retries
-
-    def _retry(self, attempt: int, request: Request) -> bool:
-        """Whether a failed connection is tried again (a streamed body cannot be sent twice)."""
-        return attempt < self._retries and request.stream is None
+        # httpx's meaning: failed connections only (never a request the server may have seen).
+        self._retry = (
+            Retry(retries, status_forcelist=[], allowed_methods=[], respect_retry_after=False) if retries else None
+        )
 
 
 class HTTPTransport(_EngineTransport, BaseTransport):
     def handle_request(self, request: Request) -> Response:
-        for attempt in itertools.count():
-            started = time.perf_counter()
-            try:
-                raw = send_sync(self._core, request, request_timeouts(request, DEFAULT_TIMEOUT_CONFIG), True)
-            except (ConnectError, ConnectTimeout):
-                if not self._retry(attempt, request):
-                    raise
-                continue
-            return Response._from_engine(raw, request, "utf-8", started)
-        raise AssertionError("unreachable")
+        started = time.perf_counter()
+        timeouts = request_timeouts(request, DEFAULT_TIMEOUT_CONFIG)
+        raw = send_sync(self._core, request, timeouts, True, self._retry)
+        return Response._from_engine(raw, request, "utf-8", started)
 
     def close(self) -> None:
         self._core.close()
@@ -133,16 +126,10 @@ class HTTPTransport(_EngineTransport, BaseTransport):
 
 class AsyncHTTPTransport(_EngineTransport, AsyncBaseTransport):
     async def handle_async_request(self, request: Request) -> Response:
-        for attempt in itertools.count():
-            started = time.perf_counter()
-            try:
-                raw = await send_async(self._core, request, request_timeouts(request, DEFAULT_TIMEOUT_CONFIG), True)
-            except (ConnectError, ConnectTimeout):
-                if not self._retry(attempt, request):
-                    raise
-                continue
-            return Response._from_engine(raw, request, "utf-8", started)
-        raise AssertionError("unreachable")
+        started = time.perf_counter()
+        timeouts = request_timeouts(request, DEFAULT_TIMEOUT_CONFIG)
+        raw = await send_async(self._core, request, timeouts, True, self._retry)
+        return Response._from_engine(raw, request, "utf-8", started)
 
     async def aclose(self) -> None:
         self._core.close()

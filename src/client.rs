@@ -22,6 +22,7 @@ use crate::bridge::slot::{Slot, Waiter};
 use crate::error::{ErrorKind, RxError};
 use crate::request::{self, TimeoutArgs, Timeouts};
 use crate::response::{outcome_into_py, Payload};
+use crate::retry::{self, Policy, Retry};
 use crate::runtime::{self, Job};
 
 static OP_IDS: AtomicU64 = AtomicU64::new(1);
@@ -62,10 +63,10 @@ enum Verify {
 
 /// What one fork generation uses: the reqwest client and the connection-limit semaphore.
 #[derive(Clone)]
-struct Live {
+pub(crate) struct Live {
     generation: u64,
-    client: reqwest::Client,
-    permits: Option<Arc<Semaphore>>,
+    pub(crate) client: reqwest::Client,
+    pub(crate) permits: Option<Arc<Semaphore>>,
 }
 
 fn tls_provider() {
@@ -188,7 +189,7 @@ impl ClientCore {
     }
 
     /// The reqwest client of this fork generation; a forked child never reuses the parent's sockets.
-    fn live(&self) -> Result<Live, RxError> {
+    pub(crate) fn live(&self) -> Result<Live, RxError> {
         let generation = runtime::generation();
         let mut guard = self.live.lock();
         let Some(live) = guard.as_mut() else {
@@ -198,6 +199,27 @@ impl ClientCore {
             *live = self.config.build(generation)?;
         }
         Ok(live.clone())
+    }
+
+    /// Checks what a send call was given: the request and its timeouts.
+    pub(crate) fn request(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        url: &Bound<'_, PyString>,
+        headers: &Bound<'_, PyList>,
+        body: Option<&Bound<'_, PyAny>>,
+        timeouts: TimeoutArgs,
+    ) -> PyResult<(reqwest::Request, Timeouts)> {
+        let url = self.url(py, url)?;
+        let headers = self.headers(py, headers)?;
+        let request = request::build(py, method, url, headers, body)?;
+        Ok((request, Timeouts::from_args(timeouts)?))
+    }
+
+    /// Fires when the client closes: every request and stream of the client watches it.
+    pub(crate) fn closed(&self) -> &CancellationToken {
+        &self.closed
     }
 
     /// Checks what a send call was given and wraps it in the job that runs it.
@@ -211,22 +233,22 @@ impl ClientCore {
         body: Option<&Bound<'_, PyAny>>,
         timeouts: TimeoutArgs,
         stream: bool,
+        retry: Option<&Bound<'_, Retry>>,
         waiter: Waiter,
     ) -> PyResult<Job> {
-        let url = self.url(py, url)?;
-        let headers = self.headers(py, headers)?;
-        let request = request::build(py, method, url, headers, body)?;
-        let timeouts = Timeouts::from_args(timeouts)?;
-        self.job(py, request, timeouts, stream, waiter)
+        let (request, timeouts) = self.request(py, method, url, headers, body, timeouts)?;
+        let policy = retry.map(|r| r.get().policy.clone());
+        self.job(py, request, timeouts, stream, policy, waiter)
     }
 
-    /// The job that runs `request` on the engine and completes its slot.
+    /// The job that runs `request` on the engine (retrying under `policy`) and completes its slot.
     fn job(
         &self,
         py: Python<'_>,
         request: reqwest::Request,
         timeouts: Timeouts,
         stream: bool,
+        policy: Option<Arc<Policy>>,
         waiter: Waiter,
     ) -> PyResult<Job> {
         let live = self.live().map_err(|e| e.into_pyerr(py))?;
@@ -234,14 +256,16 @@ impl ClientCore {
         let done = slot.clone();
         let closed = self.closed.clone();
         let task = Box::pin(async move {
-            let work = request::execute(
-                live.client,
-                live.permits,
-                request,
-                timeouts,
-                stream,
-                closed.clone(),
-            );
+            let work = retry::run(policy, request, |request| {
+                request::execute(
+                    live.client.clone(),
+                    live.permits.clone(),
+                    request,
+                    timeouts,
+                    stream,
+                    closed.clone(),
+                )
+            });
             let outcome = tokio::select! {
                 biased;
                 _ = closed.cancelled() => Err(closed_error()),
@@ -329,7 +353,7 @@ impl ClientCore {
     }
 
     /// Sends and blocks this thread (GIL released, Ctrl-C honoured) until the response is in.
-    #[pyo3(signature = (method, url, headers, body, timeouts, stream=false))]
+    #[pyo3(signature = (method, url, headers, body, timeouts, stream=false, retry=None))]
     #[allow(clippy::too_many_arguments)]
     fn send_blocking(
         &self,
@@ -340,6 +364,7 @@ impl ClientCore {
         body: Option<Bound<'_, PyAny>>,
         timeouts: TimeoutArgs,
         stream: bool,
+        retry: Option<Bound<'_, Retry>>,
     ) -> PyResult<Py<PyAny>> {
         let job = self.prepare(
             py,
@@ -349,6 +374,7 @@ impl ClientCore {
             body.as_ref(),
             timeouts,
             stream,
+            retry.as_ref(),
             Waiter::Thread,
         )?;
         let outcome = run_blocking(py, job)?;
@@ -357,7 +383,7 @@ impl ClientCore {
 
     /// Sends and returns at once. With a hub, the hub reports the Op's id when the response is
     /// in; without one, a thread waits with `Op.wait()` (after feeding a streamed body).
-    #[pyo3(signature = (hub, method, url, headers, body, timeouts, stream=false))]
+    #[pyo3(signature = (hub, method, url, headers, body, timeouts, stream=false, retry=None))]
     #[allow(clippy::too_many_arguments)]
     fn send_async(
         &self,
@@ -369,6 +395,7 @@ impl ClientCore {
         body: Option<Bound<'_, PyAny>>,
         timeouts: TimeoutArgs,
         stream: bool,
+        retry: Option<Bound<'_, Retry>>,
     ) -> PyResult<Op> {
         let id = next_op_id();
         let waiter = match hub {
@@ -386,6 +413,7 @@ impl ClientCore {
             body.as_ref(),
             timeouts,
             stream,
+            retry.as_ref(),
             waiter,
         )?;
         let slot = job.slot.clone();

@@ -1,12 +1,15 @@
 //! The native engine of requestx. This file is only the table of contents.
 
+mod batch;
 mod bridge;
 mod client;
 mod decode;
 mod error;
+mod gate;
 mod json;
 mod request;
 mod response;
+mod retry;
 mod runtime;
 mod sse;
 mod stream;
@@ -25,6 +28,8 @@ fn _requestx(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sse::ServerSentEvent>()?;
     m.add_class::<decode::Decoder>()?;
     m.add_class::<upload::BodySender>()?;
+    m.add_class::<batch::Batch>()?;
+    m.add_class::<retry::Retry>()?;
     m.add_function(wrap_pyfunction!(json::json_loads, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_after_fork_child, m)?)?;
     Ok(())

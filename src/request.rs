@@ -198,6 +198,7 @@ pub(crate) async fn execute(
         version,
         headers,
         body,
+        retries: 0,
     })
 }
 

@@ -15,6 +15,8 @@ pub(crate) struct RawResponse {
     pub(crate) version: Version,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Body,
+    /// How many times the request was retried (see `retry.rs`).
+    pub(crate) retries: u32,
 }
 
 pub(crate) enum Body {
@@ -69,7 +71,7 @@ impl RawHeaders {
     }
 }
 
-/// `(status, http_version, RawHeaders, body bytes | BodyStream)`. No URL: with reqwest's redirects
+/// `(status, http_version, RawHeaders, body bytes | BodyStream, retries)`. No URL: with reqwest's redirects
 /// off, the response's URL is always the request's, which Python already holds.
 fn response_into_py(py: Python<'_>, raw: RawResponse) -> PyResult<Py<PyAny>> {
     let headers = Py::new(py, RawHeaders { map: raw.headers })?;
@@ -88,9 +90,21 @@ fn response_into_py(py: Python<'_>, raw: RawResponse) -> PyResult<Py<PyAny>> {
             version.into_any().unbind(),
             headers.into_any(),
             body,
+            raw.retries.into_pyobject(py)?.into_any().unbind(),
         ],
     )?;
     Ok(tuple.into_any().unbind())
+}
+
+/// A finished request as a value: its response tuple, or the exception instance it failed with.
+pub(crate) fn outcome_value(
+    py: Python<'_>,
+    outcome: Result<RawResponse, crate::error::RxError>,
+) -> PyResult<Py<PyAny>> {
+    match outcome {
+        Ok(raw) => response_into_py(py, raw),
+        Err(err) => Ok(err.into_pyerr(py).into_value(py).into_any()),
+    }
 }
 
 /// Converts a finished outcome, raising the mapped httpx exception on failure.

@@ -29,15 +29,28 @@ pub(crate) struct Job {
     pub(crate) slot: Arc<Slot>,
 }
 
+/// What the dispatcher receives: one job, or a call made on a runtime thread (a pool's batch
+/// spawns all its requests there at once, so a batch costs one channel send and no cross-thread
+/// wake-up per request).
+enum Work {
+    Job(Job),
+    Call(Box<dyn FnOnce() + Send>),
+}
+
 pub(crate) struct Engine {
     pub(crate) generation: u64,
-    tx: mpsc::UnboundedSender<Job>,
+    tx: mpsc::UnboundedSender<Work>,
 }
 
 impl Engine {
     /// Hands a job to the dispatcher. The runtime is leaked, so the receiver lives forever.
     pub(crate) fn submit(&self, job: Job) {
-        let _ = self.tx.send(job);
+        let _ = self.tx.send(Work::Job(job));
+    }
+
+    /// Runs `call` on the dispatcher task, inside the runtime (where `tokio::spawn` works).
+    pub(crate) fn call(&self, call: Box<dyn FnOnce() + Send>) {
+        let _ = self.tx.send(Work::Call(call));
     }
 }
 
@@ -87,15 +100,20 @@ fn start(generation: u64) -> Engine {
     Engine { generation, tx }
 }
 
-async fn dispatch(mut rx: mpsc::UnboundedReceiver<Job>) {
+async fn dispatch(mut rx: mpsc::UnboundedReceiver<Work>) {
     let mut batch = Vec::with_capacity(64);
     while rx.recv_many(&mut batch, 64).await > 0 {
-        for job in batch.drain(..) {
-            if job.slot.is_cancelled() {
-                continue;
+        for work in batch.drain(..) {
+            match work {
+                Work::Job(job) => {
+                    if job.slot.is_cancelled() {
+                        continue;
+                    }
+                    let handle = tokio::spawn(job.task);
+                    job.slot.set_abort(handle.abort_handle());
+                }
+                Work::Call(call) => call(),
             }
-            let handle = tokio::spawn(job.task);
-            job.slot.set_abort(handle.abort_handle());
         }
     }
 }

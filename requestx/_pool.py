@@ -1,0 +1,538 @@
+"""The worker pool: `Client.map`, `AsyncClient.amap` and `Client.pool`.
+
+Requests run as tokio tasks behind one `Batch` (bounded concurrency, per-host places and rate,
+retries, all in Rust); Python hands them over in batches and collects what finished in one call
+per wake-up. What must stay in Python (cookies, hooks, auth flows, redirects, custom transports)
+is one sans-IO step per request, written once as a generator that yields the awaitables an async
+client must await: the sync consumers run it straight through, the async ones await what it yields.
+
+The input is pulled only while fewer than `2 * concurrency` requests are in flight or waiting to
+be yielded in order, so a generator of millions of URLs maps in bounded memory.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+import time
+import typing
+
+from ._config import USE_CLIENT_DEFAULT, UseClientDefault
+from ._models import Request, Response
+from ._redirects import REDIRECT_CODES
+from ._requestx import Batch, Op, Retry
+from ._urls import URL
+
+if typing.TYPE_CHECKING:
+    from ._auth import Auth
+    from ._client import Client, _BaseClient
+
+__all__ = ["Pool", "Run"]
+
+MapItem = typing.Union[Request, URL, str]
+Result = typing.Union[Response, Exception]
+_Parts = tuple[str, URL, list[tuple[bytes, bytes]], dict[str, typing.Any]]
+_Step = typing.Generator[typing.Any, typing.Any, typing.Optional[Response]]
+
+
+class _Flight:
+    """One input on its way: the request now in the engine and what its next hop needs."""
+
+    __slots__ = ("flow", "history", "index", "request", "started")
+
+    def __init__(self, index: int, request: Request | _Parts) -> None:
+        self.index = index  # its position in the input, and its key in the engine's batch
+        self.request = request
+        self.started = 0.0
+        self.history: list[Response] = []
+        self.flow: typing.Generator[Request, Response, None] | None = None
+
+
+def _finish_sync(step: _Step) -> Response | None:
+    """Runs a step whose yields need no awaiting (a sync client's hooks were already called)."""
+    try:
+        while True:
+            next(step)
+    except StopIteration as stop:
+        return typing.cast("Response | None", stop.value)
+
+
+async def _finish_async(step: _Step) -> Response | None:
+    """Runs a step, awaiting each awaitable it yields and sending the result back in."""
+    value: typing.Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            awaitable = step.throw(error) if error is not None else step.send(value)
+        except StopIteration as stop:
+            return typing.cast("Response | None", stop.value)
+        error = None
+        try:
+            value = await awaitable if awaitable is not None else None
+        except BaseException as exc:  # thrown back in: the step decides (cancellation goes through)
+            error = exc
+
+
+class Run:
+    """The requests of one `map`, `amap` or `pool` and the Python steps between their hops."""
+
+    def __init__(
+        self,
+        client: _BaseClient,
+        concurrency: int,
+        *,
+        per_host: int | None,
+        rate: float | None,
+        retries: int | Retry | UseClientDefault | None,
+        follow_redirects: bool | UseClientDefault,
+        is_async: bool,
+    ) -> None:
+        client._check_open()
+        if not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"concurrency must be a positive int, not {concurrency!r}")
+        self.client = client
+        self.is_async = is_async
+        retry = client._retry if isinstance(retries, UseClientDefault) else client._retry_arg(retries)
+        self.batch = Batch(client._core, concurrency, per_host=per_host, rate=rate, retry=retry)
+        self.window = 2 * concurrency
+        self.follow = client._follow(follow_redirects)
+        self.flights: dict[int, _Flight] = {}
+        self.outbox: list[_Flight] = []
+        self.done: list[tuple[int, Result]] = []
+        self.next_index = 0
+        self._parked: dict[int, Result] = {}
+        self._next_out = 0
+
+    # --- starting requests ----------------------------------------------------------------------
+
+    def has_room(self) -> bool:
+        return len(self.flights) + len(self._parked) < self.window
+
+    def start(self, item: MapItem) -> tuple[_Flight, _Step] | None:
+        """Takes the next input. Returns the step still to run for it, or None when it is queued
+        (the common case: a URL for a client with no hooks, auth or cookies) or already failed."""
+        index = self.next_index
+        self.next_index += 1
+        client = self.client
+        try:
+            if isinstance(item, (str, URL)):
+                if client._plain and not client._cookies.jar._cookies:  # type: ignore[attr-defined]
+                    url = item if type(item) is URL else URL(item)
+                    parts = ("GET", url, client._headers._list, {"timeout": client._timeout_dict})
+                    flight = _Flight(index, parts)
+                    self.flights[index] = flight
+                    self.outbox.append(flight)
+                    return None
+                request = client.build_request("GET", item)
+            elif isinstance(item, Request):
+                request = item
+            else:
+                raise TypeError(f"map() takes Request objects or URLs, not {type(item).__name__}")
+        except Exception as exc:
+            self.done.append((index, exc))
+            return None
+        flight = _Flight(index, request)
+        self.flights[index] = flight
+        auth: Auth | None = client._auth
+        if auth is not None:
+            flight.flow = auth.auth_flow(request)
+            return flight, self._first_hop(flight)
+        return flight, self._outgoing(flight, request)
+
+    def _first_hop(self, flight: _Flight) -> _Step:
+        assert flight.flow is not None
+        return self._outgoing(flight, next(flight.flow))
+
+    def _outgoing(self, flight: _Flight, request: Request) -> _Step:
+        """Cookies and request hooks, then either the engine (queued) or a custom transport."""
+        client = self.client
+        client._apply_cookies(request)
+        for hook in client._request_hooks:
+            yield hook(request)
+        flight.request = request
+        transport = client._transport_for(request.url)
+        if transport is None:
+            if request.stream is not None:
+                raise TypeError("map() sends bodies given as bytes; read a streamed body into bytes first")
+            self.outbox.append(flight)
+            return None
+        # A transport served in Python (mock, WSGI, ASGI, a user's own): here, one at a time.
+        started = time.perf_counter()
+        if self.is_async:
+            response = yield transport.handle_async_request(request)
+            yield response.aread()
+        else:
+            response = transport.handle_request(request)
+            response.read()
+        if not isinstance(response, Response):
+            raise TypeError(f"a transport must return a requestx.Response, not {type(response).__name__}")
+        response = client._from_transport(response, request, started, [])
+        return (yield from self._incoming(flight, response))
+
+    def flush(self) -> None:
+        """Hands every queued request to the engine in one call."""
+        if not self.outbox:
+            return
+        client = self.client
+        timeouts = client._timeout._tuple
+        started = time.perf_counter()
+        items: list[tuple[int, str, str, list[tuple[bytes, bytes]], bytes | None, typing.Any]] = []
+        for flight in self.outbox:
+            flight.started = started
+            request = flight.request
+            if type(request) is tuple:
+                items.append((flight.index, request[0], str(request[1]), request[2], None, timeouts))
+            else:
+                assert isinstance(request, Request)
+                items.append(
+                    (
+                        flight.index,
+                        request.method,
+                        str(request.url),
+                        request.headers._list,
+                        request._content,
+                        client._timeouts(request),
+                    )
+                )
+        self.outbox = []
+        for key, exc in self.batch.submit(items):
+            self._fail(self.flights[key], typing.cast(Exception, exc))
+
+    # --- receiving responses --------------------------------------------------------------------
+
+    def received(self) -> list[tuple[_Flight, _Step]]:
+        """Takes what the engine finished; returns the steps still to run (hooks, redirects...)."""
+        steps = []
+        client = self.client
+        for key, raw in self.batch.take():
+            flight = self.flights.get(key)
+            if flight is None:
+                continue  # cancelled meanwhile
+            if isinstance(raw, BaseException):
+                self._fail(flight, typing.cast(Exception, raw))
+                continue
+            response = Response._from_engine(raw, flight.request, client.default_encoding, flight.started)
+            if raw[2].get("set-cookie") is not None:
+                client._cookies.extract_cookies(response)
+            if (
+                type(flight.request) is tuple
+                and response.status_code not in REDIRECT_CODES
+                and not client._response_hooks
+            ):
+                self._settle(flight, response)  # the common case needs no step
+            else:
+                steps.append((flight, self._incoming(flight, response)))
+        return steps
+
+    def _incoming(self, flight: _Flight, response: Response) -> _Step:
+        """Response hooks, the auth flow, then redirects; the final response, or None when the
+        next hop went out."""
+        client = self.client
+        for hook in client._response_hooks:
+            yield hook(response)
+        if flight.flow is not None:
+            try:
+                request = flight.flow.send(response)
+            except StopIteration:
+                flight.flow = None
+            else:
+                return (yield from self._outgoing(flight, request))
+        if flight.history or response.status_code in REDIRECT_CODES:
+            response.history = list(flight.history)
+            next_request = client._redirect_flow(response.request, response, self.follow)
+            if next_request is not None:
+                flight.history.append(response)
+                return (yield from self._outgoing(flight, next_request))
+        return response
+
+    def settle_step(self, flight: _Flight, outcome: Response | Exception | None) -> None:
+        """Records what a step ended with: a response, an exception, or nothing (next hop queued)."""
+        if isinstance(outcome, Exception):
+            self._fail(flight, outcome)
+        elif outcome is not None:
+            self._settle(flight, outcome)
+
+    def _fail(self, flight: _Flight, exc: Exception) -> None:
+        if getattr(exc, "_request", False) is None:
+            request = flight.request
+            exc._request = request if isinstance(request, Request) else Response._from_parts(request)  # type: ignore[attr-defined]
+        self._settle(flight, exc)
+
+    def _settle(self, flight: _Flight, result: Result) -> None:
+        del self.flights[flight.index]
+        self.done.append((flight.index, result))
+
+    # --- handing results out --------------------------------------------------------------------
+
+    def results(self, ordered: bool) -> list[Result]:
+        """What may be yielded now: everything finished, or (ordered) the next run of inputs."""
+        done, self.done = self.done, []
+        if not ordered:
+            return [result for _, result in done]
+        parked = self._parked
+        for index, result in done:
+            parked[index] = result
+        out = []
+        while self._next_out in parked:
+            out.append(parked.pop(self._next_out))
+            self._next_out += 1
+        return out
+
+    def cancel(self, index: int) -> None:
+        self.flights.pop(index, None)
+        self.batch.cancel(index)
+
+    # --- the sync and async consumers -----------------------------------------------------------
+
+    def run_sync(self, step: tuple[_Flight, _Step] | None) -> None:
+        if step is not None:
+            flight, gen = step
+            try:
+                outcome: Response | Exception | None = _finish_sync(gen)
+            except Exception as exc:
+                outcome = exc
+            self.settle_step(flight, outcome)
+
+    async def run_async(self, step: tuple[_Flight, _Step] | None) -> None:
+        if step is not None:
+            flight, gen = step
+            try:
+                outcome: Response | Exception | None = await _finish_async(gen)
+            except Exception as exc:
+                outcome = exc
+            self.settle_step(flight, outcome)
+
+    def iterate(self, items: typing.Iterable[MapItem], ordered: bool) -> typing.Iterator[Result]:
+        source = iter(items)
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and self.has_room():
+                    item = next(source, _END)
+                    if item is _END:
+                        exhausted = True
+                    else:
+                        self.run_sync(self.start(typing.cast(MapItem, item)))
+                self.flush()
+                yield from self.results(ordered)
+                if not self.flights:
+                    if exhausted and not self.done:
+                        return
+                    continue
+                if not self.done:
+                    self.batch.doorbell().wait()
+                    for step in self.received():
+                        self.run_sync(step)
+        finally:
+            self.batch.cancel_all()
+
+    async def aiterate(
+        self, items: typing.Iterable[MapItem] | typing.AsyncIterable[MapItem], ordered: bool
+    ) -> typing.AsyncIterator[Result]:
+        from . import _bridge
+
+        if hasattr(items, "__aiter__"):
+            async_source = typing.cast(typing.AsyncIterable[MapItem], items).__aiter__()
+            sync_source = None
+        else:
+            sync_source = iter(items)
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and self.has_room():
+                    if sync_source is not None:
+                        item = next(sync_source, _END)
+                    else:
+                        item = await anext(async_source, _END)
+                    if item is _END:
+                        exhausted = True
+                    else:
+                        await self.run_async(self.start(typing.cast(MapItem, item)))
+                self.flush()
+                for result in self.results(ordered):
+                    yield result
+                if not self.flights:
+                    if exhausted and not self.done:
+                        return
+                    continue
+                if not self.done:
+                    await _bridge.wait_op(self.batch.doorbell(_bridge.current_hub()))
+                    for step in self.received():
+                        await self.run_async(step)
+        finally:
+            self.batch.cancel_all()
+
+
+_END = object()
+
+
+class Pool:
+    """`with client.pool(workers=64) as pool:` — `pool.submit(...)` returns a
+    `concurrent.futures.Future`; a collector thread completes them as responses land.
+
+    On exit it waits for the outstanding work, or with `cancel_pending=True` cancels it."""
+
+    def __init__(
+        self,
+        client: Client,
+        workers: int,
+        *,
+        per_host: int | None = None,
+        rate: float | None = None,
+        retries: int | Retry | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        cancel_pending: bool = False,
+    ) -> None:
+        self._run = Run(
+            client,
+            workers,
+            per_host=per_host,
+            rate=rate,
+            retries=retries,
+            follow_redirects=follow_redirects,
+            is_async=False,
+        )
+        self._client = client
+        self.workers = workers
+        self.cancel_pending = cancel_pending
+        self._futures: dict[int, concurrent.futures.Future[Response]] = {}
+        self._lock = threading.Condition()
+        self._closing = False
+        self._bell: Op | None = None
+        self._collector: threading.Thread | None = None
+
+    def submit(self, method: str, url: URL | str, **kwargs: typing.Any) -> concurrent.futures.Future[Response]:
+        """Sends one request (the arguments of `Client.request`) and returns its future."""
+        if not kwargs and method.upper() == "GET":
+            return self._submit(url)
+        return self._submit(self._client.build_request(method, url, **kwargs))
+
+    def _submit(self, item: MapItem) -> concurrent.futures.Future[Response]:
+        if self._closing:
+            raise RuntimeError("cannot submit to a pool that is shutting down")
+        future: concurrent.futures.Future[Response] = concurrent.futures.Future()
+        run = self._run
+        with self._lock:
+            self._futures[run.next_index] = future
+            run.run_sync(run.start(item))
+            run.flush()
+            self._deliver()
+            self._lock.notify_all()
+            if self._collector is None:
+                self._collector = threading.Thread(target=self._collect, name="requestx-pool", daemon=True)
+                self._collector.start()
+        future.add_done_callback(self._on_done)
+        return future
+
+    def map(self, requests: typing.Iterable[MapItem], *, ordered: bool = True) -> typing.Iterator[Result]:
+        """Sends each request through the pool; yields responses (or the exception raised) per input,
+        in input order or (`ordered=False`) as they complete. The input is pulled as capacity frees."""
+        window: list[concurrent.futures.Future[Response]] = []
+        source = iter(requests)
+        pending: set[concurrent.futures.Future[Response]] = set()
+        try:
+            for item in source:
+                future = self._submit(item)
+                window.append(future)
+                pending.add(future)
+                while len(pending) >= self._run.window:
+                    yield from self._drain(window, pending, ordered, block=True)
+                yield from self._drain(window, pending, ordered, block=False)
+            while pending:
+                yield from self._drain(window, pending, ordered, block=True)
+        finally:
+            for future in pending:
+                future.cancel()
+
+    @staticmethod
+    def _drain(
+        window: list[concurrent.futures.Future[Response]],
+        pending: set[concurrent.futures.Future[Response]],
+        ordered: bool,
+        block: bool,
+    ) -> typing.Iterator[Result]:
+        if ordered:
+            while window and (window[0].done() or block):
+                future = window.pop(0)
+                pending.discard(future)
+                yield _outcome(future)
+                block = False
+            return
+        done, _ = concurrent.futures.wait(
+            pending, timeout=None if block else 0, return_when=concurrent.futures.FIRST_COMPLETED
+        )
+        for future in done:
+            pending.discard(future)
+            window.remove(future)
+            yield _outcome(future)
+
+    def _on_done(self, future: concurrent.futures.Future[Response]) -> None:
+        """A future cancelled by its owner aborts its request."""
+        if future.cancelled():
+            with self._lock:
+                for index, waiting in list(self._futures.items()):
+                    if waiting is future:
+                        del self._futures[index]
+                        self._run.cancel(index)
+
+    def _deliver(self) -> None:
+        """Completes the futures of finished requests (called with the lock held)."""
+        for index, result in self._run.done:
+            future = self._futures.pop(index, None)
+            if future is None or not future.set_running_or_notify_cancel():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+        self._run.done = []
+
+    def _collect(self) -> None:
+        run = self._run
+        while True:
+            with self._lock:
+                while not run.flights and not self._closing:
+                    self._lock.wait()
+                if not run.flights:
+                    return
+                self._bell = bell = run.batch.doorbell()
+            try:
+                bell.wait()
+            except RuntimeError:
+                pass  # the bell was cancelled: the pool is shutting down
+            with self._lock:
+                self._bell = None
+                for step in run.received():
+                    run.run_sync(step)
+                run.flush()
+                self._deliver()
+
+    def shutdown(self, wait: bool = True, *, cancel_pending: bool = False) -> None:
+        """Stops taking work; waits for what is outstanding, or cancels it."""
+        with self._lock:
+            self._closing = True
+            if cancel_pending:
+                self._run.batch.cancel_all()
+                for future in self._futures.values():
+                    future.cancel()
+                self._futures.clear()
+                self._run.flights.clear()
+                if self._bell is not None:
+                    self._bell.cancel()
+            self._lock.notify_all()
+        if wait and self._collector is not None:
+            self._collector.join()
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, exc_type: object, *args: object) -> None:
+        # An exception in the block (Ctrl-C included) never leaves requests running.
+        self.shutdown(cancel_pending=self.cancel_pending or exc_type is not None)
+
+
+def _outcome(future: concurrent.futures.Future[Response]) -> Result:
+    if future.cancelled():
+        return concurrent.futures.CancelledError()
+    exc = future.exception()
+    return typing.cast(Exception, exc) if exc is not None else future.result()

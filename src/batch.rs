@@ -1,0 +1,248 @@
+//! `Batch`: the worker pool. Many requests cross into the engine in one call, run as tokio tasks
+//! behind a `Gate` (bounded concurrency, per-host places, per-host rate), and come back through
+//! one queue that Python empties in one call per wake-up.
+//!
+//! A batch has a single "doorbell" slot rather than one waiter per request: whoever consumes the
+//! results (a thread, an asyncio task, a trio task) parks on it, and the first completion after
+//! it was set rings it, so a burst of completions costs the consumer one wake-up.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crossbeam_queue::SegQueue;
+use parking_lot::Mutex;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
+use pyo3::types::{PyList, PyString};
+use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::bridge::hub::Hub;
+use crate::bridge::op::Op;
+use crate::bridge::slot::{Slot, Waiter};
+use crate::client::{closed_error, next_op_id, ClientCore, Live};
+use crate::error::RxError;
+use crate::gate::Gate;
+use crate::request::{self, TimeoutArgs, Timeouts};
+use crate::response::{outcome_value, Payload, RawResponse};
+use crate::retry::{self, Policy, Retry};
+use crate::runtime;
+
+type Outcome = Result<RawResponse, RxError>;
+
+struct Inner {
+    gate: Gate,
+    policy: Option<Arc<Policy>>,
+    done: SegQueue<(u64, Outcome)>,
+    doorbell: Mutex<Option<Arc<Slot>>>,
+    /// Requests submitted and not finished; the abort handle once the task is spawned.
+    running: Mutex<HashMap<u64, Option<AbortHandle>>>,
+    /// Fires on `cancel_all`, when the batch is dropped, or when its client closes.
+    cancel: CancellationToken,
+}
+
+impl Inner {
+    fn finish(&self, key: u64, outcome: Outcome) {
+        self.running.lock().remove(&key);
+        self.done.push((key, outcome));
+        self.ring();
+    }
+
+    fn ring(&self) {
+        let bell = self.doorbell.lock().take();
+        if let Some(bell) = bell {
+            bell.complete(Ok(Payload::Flag(true)));
+        }
+    }
+}
+
+async fn run_item(
+    inner: Arc<Inner>,
+    live: Live,
+    closed: CancellationToken,
+    key: u64,
+    request: reqwest::Request,
+    timeouts: Timeouts,
+) {
+    let work = retry::run(inner.policy.clone(), request, |request| {
+        let (inner, live, closed) = (inner.clone(), live.clone(), closed.clone());
+        async move {
+            // Each attempt waits for its own turn: a retry is one more request to the host.
+            let _pass = inner.gate.enter(request.url()).await;
+            request::execute(live.client, live.permits, request, timeouts, false, closed).await
+        }
+    });
+    let outcome = tokio::select! {
+        biased;
+        _ = inner.cancel.cancelled() => {
+            if !closed.is_cancelled() {
+                return; // cancelled by its consumer, who no longer waits for it
+            }
+            Err(closed_error())
+        }
+        outcome = work => outcome,
+    };
+    inner.finish(key, outcome);
+}
+
+#[pyclass(frozen, module = "requestx._requestx")]
+pub(crate) struct Batch {
+    core: Py<ClientCore>,
+    inner: Arc<Inner>,
+}
+
+#[pymethods]
+impl Batch {
+    #[new]
+    #[pyo3(signature = (core, concurrency, *, per_host=None, rate=None, retry=None))]
+    fn new(
+        core: Bound<'_, ClientCore>,
+        concurrency: usize,
+        per_host: Option<usize>,
+        rate: Option<f64>,
+        retry: Option<Bound<'_, Retry>>,
+    ) -> PyResult<Self> {
+        if concurrency == 0 || per_host == Some(0) {
+            return Err(PyValueError::new_err(
+                "concurrency and per_host must be at least 1",
+            ));
+        }
+        if let Some(rate) = rate {
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(PyValueError::new_err(format!(
+                    "rate must be a positive number of requests per second, not {rate}"
+                )));
+            }
+        }
+        let cancel = core.get().closed().child_token();
+        Ok(Self {
+            core: core.unbind(),
+            inner: Arc::new(Inner {
+                gate: Gate::new(concurrency, per_host, rate),
+                policy: retry.map(|r| r.get().policy.clone()),
+                done: SegQueue::new(),
+                doorbell: Mutex::new(None),
+                running: Mutex::new(HashMap::new()),
+                cancel,
+            }),
+        })
+    }
+
+    /// Starts `[(key, method, url, headers, body, timeouts), ...]` in one hand-over to the
+    /// engine. Returns `[(key, exception), ...]` for the items refused before sending (bad URL,
+    /// header or method); the others report through `take`.
+    fn submit(&self, py: Python<'_>, items: &Bound<'_, PyList>) -> PyResult<Vec<(u64, Py<PyAny>)>> {
+        let core = self.core.get();
+        let live = core.live().map_err(|e| e.into_pyerr(py))?;
+        let mut tasks = Vec::with_capacity(items.len());
+        let mut refused = Vec::new();
+        for item in items.iter() {
+            #[allow(clippy::type_complexity)]
+            let (key, method, url, headers, body, timeouts): (
+                u64,
+                PyBackedStr,
+                Bound<'_, PyString>,
+                Bound<'_, PyList>,
+                Option<Bound<'_, PyAny>>,
+                TimeoutArgs,
+            ) = item.extract()?;
+            match core.request(py, &method, &url, &headers, body.as_ref(), timeouts) {
+                Ok((request, timeouts)) => tasks.push((key, request, timeouts)),
+                Err(err) => refused.push((key, err.into_value(py).into_any())),
+            }
+        }
+        if tasks.is_empty() {
+            return Ok(refused);
+        }
+        {
+            let mut running = self.inner.running.lock();
+            for (key, _, _) in &tasks {
+                running.insert(*key, None);
+            }
+        }
+        let inner = self.inner.clone();
+        let closed = core.closed().clone();
+        py.detach(move || {
+            runtime::engine().call(Box::new(move || {
+                for (key, request, timeouts) in tasks {
+                    let mut running = inner.running.lock();
+                    // An item cancelled before it got here is gone from `running`: skip it.
+                    if let Some(entry) = running.get_mut(&key) {
+                        let task = run_item(
+                            inner.clone(),
+                            live.clone(),
+                            closed.clone(),
+                            key,
+                            request,
+                            timeouts,
+                        );
+                        *entry = Some(tokio::spawn(task).abort_handle());
+                    }
+                }
+            }))
+        });
+        Ok(refused)
+    }
+
+    /// An operation that completes once results are waiting in `take` (at once if some are).
+    /// With a hub it reports there (an event loop); without, a thread waits with `Op.wait()`.
+    #[pyo3(signature = (hub=None))]
+    fn doorbell(&self, hub: Option<&Hub>) -> Op {
+        let id = next_op_id();
+        let waiter = match hub {
+            Some(hub) => Waiter::Hub {
+                hub: hub.inner.clone(),
+                id,
+            },
+            None => Waiter::Thread,
+        };
+        let slot = Slot::new(waiter);
+        *self.inner.doorbell.lock() = Some(slot.clone());
+        // A result that landed before the bell was hung would not ring it: ring it here.
+        if !self.inner.done.is_empty() {
+            self.inner.ring();
+        }
+        Op { slot, id }
+    }
+
+    /// `[(key, response tuple | exception), ...]` for every request finished since the last call.
+    fn take(&self, py: Python<'_>) -> PyResult<Vec<(u64, Py<PyAny>)>> {
+        let mut out = Vec::with_capacity(self.inner.done.len());
+        while let Some((key, outcome)) = self.inner.done.pop() {
+            out.push((key, outcome_value(py, outcome)?));
+        }
+        Ok(out)
+    }
+
+    /// Aborts one request; False when it had already finished (its result is in `take`).
+    fn cancel(&self, key: u64) -> bool {
+        match self.inner.running.lock().remove(&key) {
+            Some(Some(handle)) => {
+                handle.abort();
+                true
+            }
+            Some(None) => true,
+            None => false,
+        }
+    }
+
+    /// Aborts every request still running; their results never arrive.
+    fn cancel_all(&self) {
+        self.inner.cancel.cancel();
+        self.inner.running.lock().clear();
+    }
+
+    /// How many submitted requests have not finished.
+    #[getter]
+    fn running(&self) -> usize {
+        self.inner.running.lock().len()
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        // Nobody can collect the results any more: stop the work.
+        self.inner.cancel.cancel();
+    }
+}
