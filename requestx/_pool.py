@@ -94,7 +94,7 @@ class Run:
         self.is_async = is_async
         retry = client._retry if isinstance(retries, UseClientDefault) else client._retry_arg(retries)
         self.batch = Batch(client._core, concurrency, per_host=per_host, rate=rate, retry=retry)
-        self.window = 2 * concurrency
+        self.window = 4 * concurrency
         self.follow = client._follow(follow_redirects)
         self.flights: dict[int, _Flight] = {}
         self.outbox: list[_Flight] = []
@@ -320,7 +320,7 @@ class Run:
                         return
                     continue
                 if not self.done:
-                    self.batch.doorbell().wait()
+                    self.batch.doorbell().wait(spin=False)
                     for step in self.received():
                         self.run_sync(step)
         finally:
@@ -497,7 +497,7 @@ class Pool:
                     return
                 self._bell = bell = run.batch.doorbell()
             try:
-                bell.wait()
+                bell.wait(spin=False)
             except RuntimeError:
                 pass  # the bell was cancelled: the pool is shutting down
             with self._lock:

@@ -61,11 +61,22 @@ enum Verify {
     Bundle(Vec<reqwest::Certificate>),
 }
 
-/// What one fork generation uses: the reqwest client and the connection-limit semaphore.
+/// hyper-util's client over plain TCP: what reqwest runs underneath, without reqwest's layers.
+pub(crate) type PlainClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    reqwest::Body,
+>;
+
+/// What one fork generation uses: the clients and the connection-limit semaphore.
 #[derive(Clone)]
 pub(crate) struct Live {
     generation: u64,
     pub(crate) client: reqwest::Client,
+    /// For http:// URLs when no proxy can apply and HTTP/1.1 is allowed.
+    /// NOTE: reqwest parses every request's URL twice more (its redirect layer, then the
+    /// response URL) and clones its service stack per request; skipping it for plain HTTP took
+    /// the 64-in-flight map benchmark from ~62k to ~75k req/s (client pinned to one core).
+    pub(crate) plain: Option<PlainClient>,
     pub(crate) permits: Option<Arc<Semaphore>>,
 }
 
@@ -82,6 +93,7 @@ impl Config {
         tls_provider();
         let mut b = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
             .pool_max_idle_per_host(self.max_keepalive.unwrap_or(usize::MAX))
             .pool_idle_timeout(self.keepalive_expiry)
             .tcp_nodelay(true);
@@ -116,8 +128,32 @@ impl Config {
         Ok(Live {
             generation,
             client,
+            plain: self.plain_client(),
             permits: self.max_connections.map(|n| Arc::new(Semaphore::new(n))),
         })
+    }
+
+    /// The plain-HTTP client, unless a proxy may apply to http:// or HTTP/1.1 is off.
+    fn plain_client(&self) -> Option<PlainClient> {
+        let env_proxy = || {
+            ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
+                .iter()
+                .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+        };
+        if !self.http1 || self.proxy.is_some() || (self.trust_env && env_proxy()) {
+            return None;
+        }
+        let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+        http.set_nodelay(true);
+        http.set_connect_timeout(self.connect_timeout);
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .timer(hyper_util::rt::TokioTimer::new())
+                .pool_timer(hyper_util::rt::TokioTimer::new())
+                .pool_idle_timeout(self.keepalive_expiry)
+                .pool_max_idle_per_host(self.max_keepalive.unwrap_or(usize::MAX))
+                .build(http);
+        Some(client)
     }
 }
 
@@ -257,14 +293,7 @@ impl ClientCore {
         let closed = self.closed.clone();
         let task = Box::pin(async move {
             let work = retry::run(policy, request, |request| {
-                request::execute(
-                    live.client.clone(),
-                    live.permits.clone(),
-                    request,
-                    timeouts,
-                    stream,
-                    closed.clone(),
-                )
+                request::execute(live.clone(), request, timeouts, stream, closed.clone())
             });
             let outcome = tokio::select! {
                 biased;

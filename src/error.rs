@@ -70,6 +70,27 @@ impl RxError {
         Self { kind, message }
     }
 
+    /// Classifies a failure of the plain-HTTP client (hyper-util's, see `client.rs`) by the rules
+    /// `from_reqwest` applies, with the message reqwest would have given.
+    pub(crate) fn from_hyper_util(err: &hyper_util::client::legacy::Error, url: &str) -> Self {
+        let message = format!(
+            "error sending request for url ({url}): {}",
+            chain_message(err)
+        );
+        let Walk {
+            verdict, io_kind, ..
+        } = walk(err.source());
+        let kind = match verdict {
+            Some(kind) => kind,
+            None if err.is_connect() => match io_kind {
+                Some(std::io::ErrorKind::TimedOut) => ErrorKind::ConnectTimeout,
+                _ => ErrorKind::ConnectError,
+            },
+            None => by_io(io_kind, true),
+        };
+        Self { kind, message }
+    }
+
     /// Converts to the matching `requestx` exception instance.
     pub(crate) fn into_pyerr(self, py: Python<'_>) -> PyErr {
         match exception_class(py, self.kind) {
@@ -100,30 +121,13 @@ fn classify(err: &reqwest::Error) -> ErrorKind {
             ErrorKind::LocalProtocolError
         };
     }
-    // hyper's own verdict on the wire comes before io errors: a parse failure or a message cut short is
-    // the server's fault (RemoteProtocolError), as h11 reports it under httpx.
-    let mut source: Option<&(dyn StdError + 'static)> = err.source();
-    let mut io_kind = None;
-    let mut from_connection = false;
-    while let Some(e) = source {
-        if let Some(h) = e.downcast_ref::<hyper::Error>() {
-            from_connection = true;
-            if h.is_parse() || h.is_parse_status() || h.is_incomplete_message() {
-                return ErrorKind::RemoteProtocolError;
-            }
-            if h.is_user() {
-                return ErrorKind::LocalProtocolError;
-            }
-        }
-        if let Some(h2e) = e.downcast_ref::<h2::Error>() {
-            if h2e.is_go_away() || h2e.is_reset() || h2e.reason().is_some() {
-                return ErrorKind::RemoteProtocolError;
-            }
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            io_kind.get_or_insert(io.kind());
-        }
-        source = e.source();
+    let Walk {
+        verdict,
+        io_kind,
+        from_connection,
+    } = walk(err.source());
+    if let Some(kind) = verdict {
+        return kind;
     }
     if err.is_decode() {
         // reqwest reports every body failure behind its decompression layer as "decode". Only a
@@ -140,11 +144,59 @@ fn classify(err: &reqwest::Error) -> ErrorKind {
     if err.is_connect() {
         return ErrorKind::ConnectError;
     }
+    by_io(io_kind, err.is_body() || err.is_request())
+}
+
+/// What the source chain of an error says: hyper's or h2's own verdict, and the first io error.
+struct Walk {
+    verdict: Option<ErrorKind>,
+    io_kind: Option<std::io::ErrorKind>,
+    from_connection: bool,
+}
+
+fn walk(mut source: Option<&(dyn StdError + 'static)>) -> Walk {
+    // hyper's own verdict on the wire comes before io errors: a parse failure or a message cut short is
+    // the server's fault (RemoteProtocolError), as h11 reports it under httpx.
+    let mut io_kind = None;
+    let mut from_connection = false;
+    let verdict = |kind| Walk {
+        verdict: Some(kind),
+        io_kind: None,
+        from_connection: true,
+    };
+    while let Some(e) = source {
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            from_connection = true;
+            if h.is_parse() || h.is_parse_status() || h.is_incomplete_message() {
+                return verdict(ErrorKind::RemoteProtocolError);
+            }
+            if h.is_user() {
+                return verdict(ErrorKind::LocalProtocolError);
+            }
+        }
+        if let Some(h2e) = e.downcast_ref::<h2::Error>() {
+            if h2e.is_go_away() || h2e.is_reset() || h2e.reason().is_some() {
+                return verdict(ErrorKind::RemoteProtocolError);
+            }
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            io_kind.get_or_insert(io.kind());
+        }
+        source = e.source();
+    }
+    Walk {
+        verdict: None,
+        io_kind,
+        from_connection,
+    }
+}
+
+fn by_io(io_kind: Option<std::io::ErrorKind>, while_sending: bool) -> ErrorKind {
     match io_kind {
         Some(std::io::ErrorKind::BrokenPipe) => ErrorKind::WriteError,
         Some(std::io::ErrorKind::UnexpectedEof) => ErrorKind::RemoteProtocolError,
         Some(_) => ErrorKind::ReadError,
-        None if err.is_body() || err.is_request() => ErrorKind::ReadError,
+        None if while_sending => ErrorKind::ReadError,
         None => ErrorKind::RemoteProtocolError,
     }
 }

@@ -11,6 +11,7 @@ use reqwest::{Method, Url};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use crate::client::Live;
 use crate::decode::Chain;
 use crate::error::{local, ErrorKind, RxError};
 use crate::response::{Body, RawResponse};
@@ -165,24 +166,45 @@ async fn acquire(
     Ok(Some(permit.expect("the pool semaphore is never closed")))
 }
 
+/// Sends `request` through the plain-HTTP client when it has one for this URL, else reqwest's.
+async fn send(live: Live, request: reqwest::Request) -> Result<reqwest::Response, RxError> {
+    let plain = match &live.plain {
+        Some(plain) if request.url().scheme() == "http" => plain,
+        _ => {
+            return live
+                .client
+                .execute(request)
+                .await
+                .map_err(|e| RxError::from_reqwest(&e))
+        }
+    };
+    let url = request.url().to_string();
+    let request: http::Request<reqwest::Body> =
+        request.try_into().map_err(|e| RxError::from_reqwest(&e))?;
+    let response = plain
+        .request(request)
+        .await
+        .map_err(|e| RxError::from_hyper_util(&e, &url))?;
+    Ok(reqwest::Response::from(response.map(reqwest::Body::wrap)))
+}
+
 /// Runs one request to its response head, then buffers the body or hands it to a stream pump.
 pub(crate) async fn execute(
-    client: reqwest::Client,
-    permits: Option<std::sync::Arc<Semaphore>>,
+    live: Live,
     request: reqwest::Request,
     timeouts: Timeouts,
     stream: bool,
     closed: CancellationToken,
 ) -> Result<RawResponse, RxError> {
-    let permit = acquire(permits, timeouts.pool).await?;
-    let send = client.execute(request);
+    let permit = acquire(live.permits.clone(), timeouts.pool).await?;
+    let send = send(live, request);
     let sent = match timeouts.head() {
         Some(limit) => tokio::time::timeout(limit, send).await.map_err(|_| {
             RxError::new(ErrorKind::ReadTimeout, "timed out waiting for the response")
         })?,
         None => send.await,
     };
-    let mut response = sent.map_err(|e| RxError::from_reqwest(&e))?;
+    let mut response = sent?;
     let status = response.status().as_u16();
     let version = response.version();
     let headers = std::mem::take(response.headers_mut());

@@ -8,7 +8,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -19,6 +19,29 @@ use tokio::sync::mpsc;
 use crate::bridge::slot::Slot;
 
 static GENERATION: AtomicU64 = AtomicU64::new(0);
+static IDLE: Mutex<Vec<Arc<dyn OnIdle>>> = Mutex::new(Vec::new());
+static IDLE_ANY: AtomicBool = AtomicBool::new(false);
+
+/// Something to do once the engine has nothing else to run (see `when_idle`).
+pub(crate) trait OnIdle: Send + Sync {
+    fn on_idle(&self);
+}
+
+/// Calls `item.on_idle()` when a worker next runs out of tasks. A pool hands its results over
+/// then, in one burst, rather than waking its consumer for each one.
+pub(crate) fn when_idle(item: Arc<dyn OnIdle>) {
+    IDLE.lock().push(item);
+    IDLE_ANY.store(true, Ordering::Release);
+}
+
+fn on_park() {
+    if IDLE_ANY.swap(false, Ordering::AcqRel) {
+        let items = std::mem::take(&mut *IDLE.lock());
+        for item in items {
+            item.on_idle();
+        }
+    }
+}
 static ENGINE: Mutex<Option<Arc<Engine>>> = Mutex::new(None);
 
 pub(crate) type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -91,6 +114,7 @@ fn start(generation: u64) -> Engine {
         Builder::new_multi_thread()
             .worker_threads(worker_threads())
             .thread_name("requestx-io")
+            .on_thread_park(on_park)
             .enable_all()
             .build()
             .expect("tokio runtime"),

@@ -232,7 +232,7 @@ impl BodyStream {
             }
             let slot = Slot::new(Waiter::Thread);
             self.park(&slot);
-            let _news = wait_slot(py, &slot, None)?;
+            let _news = wait_slot(py, &slot, None, true)?;
         }
     }
 

@@ -54,9 +54,12 @@ impl Op {
     }
 
     /// Blocks this thread (GIL released, signals checked) until the operation completes, then
-    /// returns its result as `take` does.
-    fn wait(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let outcome = wait_slot(py, &self.slot, None)?;
+    /// returns its result as `take` does. `spin=False` sleeps at once: for a consumer of many
+    /// requests (a pool's doorbell), whose yields would only take the core from the engine.
+    /// NOTE: with spinning, a 64-in-flight map made two sched_yield calls per request.
+    #[pyo3(signature = (spin=true))]
+    fn wait(&self, py: Python<'_>, spin: bool) -> PyResult<Py<PyAny>> {
+        let outcome = wait_slot(py, &self.slot, None, spin)?;
         crate::response::outcome_into_py(py, outcome)
     }
 
@@ -82,7 +85,7 @@ impl Drop for Op {
 /// GIL is released, so other Python threads run meanwhile.
 pub(crate) fn run_blocking(py: Python<'_>, job: Job) -> PyResult<Outcome> {
     let slot = job.slot.clone();
-    wait_slot(py, &slot, Some(job))
+    wait_slot(py, &slot, Some(job), true)
 }
 
 /// Waits for `slot` (submitting `job` first, without the GIL, if given).
@@ -90,11 +93,12 @@ pub(crate) fn wait_slot(
     py: Python<'_>,
     slot: &Arc<Slot>,
     mut job: Option<Job>,
+    spin: bool,
 ) -> PyResult<Outcome> {
     // Spinning only pays when this is the only blocked thread; with several, they would take the
     // core from the tokio worker that serves them (threads_8 fell from 36k to 28k req/s).
     let waiting = BlockedThread::enter();
-    let mut spin = waiting.alone;
+    let mut spin = spin && waiting.alone;
     loop {
         let waited = slot.clone();
         let first = std::mem::replace(&mut spin, false);
