@@ -1,21 +1,24 @@
-"""The requestx command line: `requestx get URL`, `requestx demo`.
+"""The requestx command line: `requestx get URL`, `requestx crawl URLS -o out.jsonl`, `requestx demo`.
 
-`requestx demo` starts a loopback server and fetches many URLs from it through one AsyncClient,
-with progress on a terminal, then prints a summary. No internet is needed.
+`requestx crawl` runs a URL list through the worker pool (`Client.map`'s engine) with a progress
+bar on a terminal; `requestx demo` does the same against an embedded loopback server (no internet).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
+import os
 import sys
 import time
 import typing
 
-from ._client import AsyncClient, Client
-from ._config import Limits, Timeout
+from ._client import Client
+from ._config import USE_CLIENT_DEFAULT, Limits, Timeout
 from ._exceptions import HTTPError, InvalidURL
+from ._models import Response
+from ._pool import Run
+from ._requestx import Retry
 
 __all__ = ["main"]
 
@@ -55,41 +58,176 @@ def _request(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _crawl(base: str, count: int, concurrency: int, show: bool) -> tuple[int, int, float]:
-    ok = errors = 0
-    next_index = 0
-    started = time.perf_counter()
-    async with AsyncClient(limits=Limits(max_connections=concurrency), timeout=10) as client:
+class _Progress:
+    """One status line on a terminal: done/total, req/s, errors; redrawn at most 10 times a second."""
 
-        async def worker() -> None:
-            nonlocal ok, errors, next_index
-            while next_index < count:
-                i = next_index
-                next_index += 1
-                try:
-                    r = await client.get(f"{base}/item/{i}")
-                    if r.status_code == 200 and r.json()["path"] == f"/item/{i}":
-                        ok += 1
-                    else:
-                        errors += 1
-                except HTTPError:
-                    errors += 1
+    def __init__(self, total: int | None, show: bool) -> None:
+        self.total = total
+        self.show = show
+        self.done = self.errors = 0
+        self.started = time.perf_counter()
+        self._drawn = 0.0
 
-        async def progress() -> None:
-            while ok + errors < count:
-                done = ok + errors
-                rate = done / max(time.perf_counter() - started, 1e-9)
-                bar = "#" * (30 * done // count)
-                print(f"\r[{bar:<30}] {done}/{count} {rate:,.0f} req/s errors={errors}", end="", file=sys.stderr)
-                await asyncio.sleep(0.1)
+    def add(self, error: bool) -> None:
+        self.done += 1
+        self.errors += error
+        now = time.perf_counter()
+        if self.show and now - self._drawn >= 0.1:
+            self._drawn = now
+            self.draw()
 
-        tasks = [asyncio.ensure_future(worker()) for _ in range(concurrency)]
-        reporter = asyncio.ensure_future(progress()) if show else None
-        await asyncio.gather(*tasks)
-        if reporter is not None:
-            await reporter
+    @property
+    def rate(self) -> float:
+        return self.done / max(time.perf_counter() - self.started, 1e-9)
+
+    def draw(self) -> None:
+        if self.total:
+            filled = 30 * min(self.done, self.total) // self.total
+            bar = f"[{'#' * filled:<30}] {self.done:,}/{self.total:,}"
+        else:
+            bar = f"{self.done:,}"
+        print(f"\r{bar} {self.rate:,.0f} req/s errors={self.errors:,}", end="", file=sys.stderr, flush=True)
+
+    def finish(self) -> None:
+        if self.show:
+            self.draw()
             print(file=sys.stderr)
-    return ok, errors, time.perf_counter() - started
+
+
+def _record(url: str, result: Response | Exception) -> dict[str, typing.Any]:
+    """One JSON line per URL: url, status, elapsed, size, error."""
+    if isinstance(result, Response):
+        return {
+            "url": url,
+            "status": result.status_code,
+            "elapsed": round(result.elapsed.total_seconds(), 6),
+            "size": len(result.content),
+            "error": None,
+        }
+    return {"url": url, "status": None, "elapsed": None, "size": None, "error": f"{type(result).__name__}: {result}"}
+
+
+def _crawl(
+    client: Client,
+    urls: typing.Iterable[str],
+    out: typing.TextIO | None,
+    progress: _Progress,
+    *,
+    concurrency: int,
+    rate: float | None,
+    per_host: int | None,
+) -> bool:
+    """Crawls `urls` through the pool, writing one record per URL as it completes. Returns False
+    when Ctrl-C stopped it: what finished is written, what ran is cancelled."""
+    window: dict[int, str] = {}
+
+    def items() -> typing.Iterator[str]:
+        for index, url in enumerate(urls):
+            window[index] = url
+            yield url
+
+    run = Run(
+        client,
+        concurrency,
+        per_host=per_host,
+        rate=rate,
+        retries=USE_CLIENT_DEFAULT,
+        follow_redirects=USE_CLIENT_DEFAULT,
+        is_async=False,
+    )
+    batches = run.batches(items())
+    last_flush = time.perf_counter()
+    try:
+        for done in batches:
+            for index, result in done:
+                record = _record(window.pop(index), result)
+                if out is not None:
+                    out.write(json.dumps(record) + "\n")
+                progress.add(record["error"] is not None or record["status"] >= 400)
+            if out is not None and time.perf_counter() - last_flush > 0.5:
+                out.flush()
+                last_flush = time.perf_counter()
+    except KeyboardInterrupt:
+        batches.close()
+        return False
+    finally:
+        if out is not None:
+            out.flush()
+    return True
+
+
+def _read_urls(source: typing.TextIO, skip: set[str]) -> typing.Iterator[str]:
+    for line in source:
+        url = line.strip()
+        if url and not url.startswith("#") and url not in skip:
+            yield url
+
+
+def _resume(path: str) -> set[str]:
+    """URLs already in the output file. A last line cut short (the process was killed mid-write)
+    is removed, so appending keeps one whole JSON document per line; its URL is fetched again."""
+    if path == "-" or not os.path.exists(path):
+        return set()
+    done: set[str] = set()
+    with open(path, "rb+") as f:
+        data = f.read()
+        keep = data.rfind(b"\n") + 1
+        if keep != len(data):
+            f.truncate(keep)
+        for line in data[:keep].splitlines():
+            try:
+                done.add(json.loads(line)["url"])
+            except (ValueError, KeyError, TypeError):
+                continue
+    return done
+
+
+def _crawl_client(args: argparse.Namespace) -> Client:
+    return Client(
+        http2=args.http2,
+        timeout=Timeout(args.timeout),
+        follow_redirects=not args.no_follow,
+        limits=Limits(max_connections=None, max_keepalive_connections=args.concurrency),
+        retries=Retry(args.retries) if args.retries else None,
+    )
+
+
+def _crawl_command(args: argparse.Namespace) -> int:
+    skip = _resume(args.output)
+    source = sys.stdin if args.urls == "-" else open(args.urls, encoding="utf-8", errors="replace")
+    try:
+        total = None
+        if source is not sys.stdin:
+            total = sum(1 for _ in _read_urls(source, skip))
+            source.seek(0)
+        out = sys.stdout if args.output == "-" else open(args.output, "a", encoding="utf-8")
+        progress = _Progress(total, sys.stderr.isatty() and not args.quiet)
+        try:
+            with _crawl_client(args) as client:
+                finished = _crawl(
+                    client,
+                    _read_urls(source, skip),
+                    out,
+                    progress,
+                    concurrency=args.concurrency,
+                    rate=args.rate,
+                    per_host=args.per_host,
+                )
+        finally:
+            if out is not sys.stdout:
+                out.close()
+        progress.finish()
+    finally:
+        if source is not sys.stdin:
+            source.close()
+    summary = f"{progress.done:,} done ({progress.errors:,} errors) at {progress.rate:,.0f} req/s"
+    if skip:
+        summary += f"; {len(skip):,} skipped as already done"
+    if not finished:
+        print(f"interrupted: {summary}; run the same command again to resume", file=sys.stderr)
+        return 130
+    print(summary, file=sys.stderr)
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -97,21 +235,49 @@ def _demo(args: argparse.Namespace) -> int:
 
     server = DemoServer()
     try:
-        print(f"demo server on {server.url}; fetching {args.count} URLs, {args.concurrency} at a time")
-        ok, errors, elapsed = asyncio.run(_crawl(server.url, args.count, args.concurrency, sys.stderr.isatty()))
+        print(
+            f"demo server on {server.url}; crawling {args.count:,} URLs through the pool, {args.concurrency} at a time"
+        )
+        urls = (f"{server.url}/item/{i}" for i in range(args.count))
+        progress = _Progress(args.count, sys.stderr.isatty())
+        limits = Limits(max_connections=None, max_keepalive_connections=args.concurrency)
+        with Client(limits=limits, timeout=10) as client:
+            finished = _crawl(client, urls, None, progress, concurrency=args.concurrency, rate=None, per_host=None)
+        progress.finish()
     finally:
         server.close()
-    print(f"done: {ok} ok, {errors} errors in {elapsed:.2f} s ({(ok + errors) / elapsed:,.0f} req/s)")
-    return 0 if errors == 0 else 1
+    print(f"done: {progress.done - progress.errors:,} ok, {progress.errors:,} errors at {progress.rate:,.0f} req/s")
+    if not finished:
+        return 130
+    return 0 if progress.errors == 0 and progress.done == args.count else 1
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="requestx", description="HTTP requests from the command line.")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="fetch many URLs from an embedded loopback server")
+    demo = sub.add_parser("demo", help="crawl an embedded loopback server through the pool (no internet)")
     demo.add_argument("--count", type=int, default=20_000)
     demo.add_argument("-c", "--concurrency", type=int, default=64)
     demo.set_defaults(func=_demo)
+    crawl = sub.add_parser(
+        "crawl",
+        help="GET every URL of a list through the pool, one JSON line per URL",
+        description="GET every URL (one per line; blank lines and # comments skipped) with at most "
+        "CONCURRENCY in flight, writing one JSON line per URL (url, status, elapsed, size, error) as "
+        "each completes. URLs already in the output file are skipped, so running the same command "
+        "again resumes an interrupted crawl. Ctrl-C stops cleanly: everything finished is written.",
+    )
+    crawl.add_argument("urls", help="a file of URLs, or - for stdin")
+    crawl.add_argument("-o", "--output", default="-", help="JSONL output, appended to (default: stdout)")
+    crawl.add_argument("-c", "--concurrency", type=int, default=64)
+    crawl.add_argument("--retries", type=int, default=0, help="retries per URL (connection errors, 429, 502-504)")
+    crawl.add_argument("--rate", type=float, default=None, help="at most this many requests per second per host")
+    crawl.add_argument("--per-host", type=int, default=None, help="at most this many in flight per host")
+    crawl.add_argument("--timeout", type=float, default=10.0)
+    crawl.add_argument("--http2", action="store_true")
+    crawl.add_argument("--no-follow", action="store_true", help="do not follow redirects")
+    crawl.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    crawl.set_defaults(func=_crawl_command)
     for method in ["get", "head", "options", "post", "put", "patch", "delete"]:
         p = sub.add_parser(method, help=f"send one {method.upper()} request")
         p.add_argument("url")

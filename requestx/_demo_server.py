@@ -30,6 +30,11 @@ class DemoServer:
         self._ready.set()
         self._loop.run_forever()
         server.close()
+        # Connections still open (kept alive by a client) end here, quietly, before the loop closes.
+        handlers = asyncio.all_tasks(self._loop)
+        for task in handlers:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*handlers, return_exceptions=True))
         self._loop.run_until_complete(server.wait_closed())
         self._loop.close()
 
@@ -46,7 +51,7 @@ class DemoServer:
                     + body
                 )
                 await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, asyncio.CancelledError):
             pass
         finally:
             writer.close()

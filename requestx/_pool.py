@@ -264,11 +264,8 @@ class Run:
 
     # --- handing results out --------------------------------------------------------------------
 
-    def results(self, ordered: bool) -> list[Result]:
-        """What may be yielded now: everything finished, or (ordered) the next run of inputs."""
-        done, self.done = self.done, []
-        if not ordered:
-            return [result for _, result in done]
+    def in_order(self, done: list[tuple[int, Result]]) -> list[Result]:
+        """The results that may be yielded in input order now that `done` finished."""
         parked = self._parked
         for index, result in done:
             parked[index] = result
@@ -303,6 +300,16 @@ class Run:
             self.settle_step(flight, outcome)
 
     def iterate(self, items: typing.Iterable[MapItem], ordered: bool) -> typing.Iterator[Result]:
+        for done in self.batches(items):
+            if ordered:
+                yield from self.in_order(done)
+            else:
+                for _, result in done:
+                    yield result
+
+    def batches(self, items: typing.Iterable[MapItem]) -> typing.Generator[list[tuple[int, Result]], None, None]:
+        """(input position, result) pairs as they finish, a batch at a time; the input is pulled
+        while there is room. Closing it (or an exception in the consumer) cancels what runs."""
         source = iter(items)
         exhausted = False
         try:
@@ -314,21 +321,35 @@ class Run:
                     else:
                         self.run_sync(self.start(typing.cast(MapItem, item)))
                 self.flush()
-                yield from self.results(ordered)
+                if self.done:
+                    done, self.done = self.done, []
+                    yield done
+                    continue
                 if not self.flights:
-                    if exhausted and not self.done:
+                    if exhausted:
                         return
                     continue
-                if not self.done:
-                    self.batch.doorbell().wait(spin=False)
-                    for step in self.received():
-                        self.run_sync(step)
+                self.batch.doorbell().wait(spin=False)
+                for step in self.received():
+                    self.run_sync(step)
         finally:
             self.batch.cancel_all()
 
     async def aiterate(
         self, items: typing.Iterable[MapItem] | typing.AsyncIterable[MapItem], ordered: bool
     ) -> typing.AsyncIterator[Result]:
+        async for done in self.abatches(items):
+            if ordered:
+                for result in self.in_order(done):
+                    yield result
+            else:
+                for _, result in done:
+                    yield result
+
+    async def abatches(
+        self, items: typing.Iterable[MapItem] | typing.AsyncIterable[MapItem]
+    ) -> typing.AsyncIterator[list[tuple[int, Result]]]:
+        """`batches` for asyncio, uvloop, trio and anyio; `items` may be an async iterable."""
         from . import _bridge
 
         if hasattr(items, "__aiter__"):
@@ -349,16 +370,17 @@ class Run:
                     else:
                         await self.run_async(self.start(typing.cast(MapItem, item)))
                 self.flush()
-                for result in self.results(ordered):
-                    yield result
+                if self.done:
+                    done, self.done = self.done, []
+                    yield done
+                    continue
                 if not self.flights:
-                    if exhausted and not self.done:
+                    if exhausted:
                         return
                     continue
-                if not self.done:
-                    await _bridge.wait_op(self.batch.doorbell(_bridge.current_hub()))
-                    for step in self.received():
-                        await self.run_async(step)
+                await _bridge.wait_op(self.batch.doorbell(_bridge.current_hub()))
+                for step in self.received():
+                    await self.run_async(step)
         finally:
             self.batch.cancel_all()
 
