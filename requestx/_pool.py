@@ -496,6 +496,12 @@ class Pool:
                     if waiting is future:
                         del self._futures[index]
                         self._run.cancel(index)
+                self._release_collector()
+
+    def _release_collector(self) -> None:
+        """With nothing left running, the collector's doorbell would never ring: cancel it."""
+        if not self._run.flights and self._bell is not None:
+            self._bell.cancel()
 
     def _deliver(self) -> None:
         """Completes the futures of finished requests (called with the lock held)."""
@@ -535,12 +541,11 @@ class Pool:
             self._closing = True
             if cancel_pending:
                 self._run.batch.cancel_all()
-                for future in self._futures.values():
+                futures, self._futures = list(self._futures.values()), {}
+                for future in futures:
                     future.cancel()
-                self._futures.clear()
                 self._run.flights.clear()
-                if self._bell is not None:
-                    self._bell.cancel()
+            self._release_collector()
             self._lock.notify_all()
         if wait and self._collector is not None:
             self._collector.join()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+import typing
 import urllib.parse
 
 DISCONNECTED: set[str] = set()
@@ -30,6 +32,10 @@ SSE_CASES = {
 }
 EVENTS: dict[str, asyncio.Event] = {}
 STATS = {"in_flight": 0, "max_in_flight": 0}
+# /track: per group, requests in flight now and at most, and when each started (monotonic seconds).
+GROUPS: dict[str, dict[str, typing.Any]] = {}
+# /flaky: per key, when each call arrived.
+FLAKY: dict[str, list[float]] = {}
 
 
 def _compress(encoding: str, data: bytes) -> bytes:
@@ -141,7 +147,15 @@ async def _route(scope, receive, send, path: str, query: dict[str, str]) -> None
         await _respond(send, 200, b"slow")
     elif path == "/hang":
         # Never answers; records when the client goes away.
+        _event("start:" + query["id"]).set()
         await _wait_disconnect(receive, query["id"])
+    elif path == "/started":
+        # Waits (bounded) until /hang?id=... has arrived.
+        try:
+            await asyncio.wait_for(_event("start:" + query["id"]).wait(), float(query.get("wait", "5")))
+        except asyncio.TimeoutError:
+            pass
+        await _json(send, {"started": _event("start:" + query["id"]).is_set()})
     elif path == "/disconnected":
         # Waits (bounded) for the disconnect of `id`, so tests need no sleeps of their own.
         try:
@@ -296,5 +310,30 @@ async def _route(scope, receive, send, path: str, query: dict[str, str]) -> None
     elif path == "/cookies":
         cookie = dict(scope["headers"]).get(b"cookie", b"").decode()
         await _json(send, {"cookie": cookie})
+    elif path == "/track":
+        # Counts the group's requests in flight (the pool tests' concurrency bound) and their starts.
+        group = GROUPS.setdefault(query["group"], {"in": 0, "max": 0, "starts": []})
+        group["in"] += 1
+        group["max"] = max(group["max"], group["in"])
+        group["starts"].append(time.monotonic())
+        try:
+            await asyncio.sleep(float(query.get("delay", "0")))
+        finally:
+            group["in"] -= 1
+        await _json(send, {"i": query.get("i")})
+    elif path == "/track-stats":
+        group = GROUPS.get(query["group"], {"in": 0, "max": 0, "starts": []})
+        await _json(send, {"max": group["max"], "starts": group["starts"], "count": len(group["starts"])})
+    elif path == "/flaky":
+        # Fails the first `fail` calls of `key` with `status` (and Retry-After when given), then succeeds.
+        calls = FLAKY.setdefault(query["key"], [])
+        calls.append(time.monotonic())
+        if len(calls) <= int(query.get("fail", "1")):
+            headers = [(b"retry-after", query["retry_after"].encode())] if "retry_after" in query else []
+            await _respond(send, int(query.get("status", "503")), b"busy", headers)
+        else:
+            await _respond(send, 200, b"ok")
+    elif path == "/flaky-stats":
+        await _json(send, {"calls": FLAKY.get(query["key"], [])})
     else:
         await _respond(send, 404, b"not found")

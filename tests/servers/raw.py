@@ -34,6 +34,8 @@ class RawServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self._stop = threading.Event()
         self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self.drops: dict[str, int] = {}
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
@@ -62,6 +64,15 @@ class RawServer:
                 self._stop.wait(10)
             elif path == "/silent":
                 self._stop.wait(10)
+            elif path.startswith("/drop/"):
+                # /drop/KEY/N: the first N requests of KEY get the connection closed, no response.
+                _, _, key, n = path.split("/")
+                with self._lock:
+                    self.drops[key] = self.drops.get(key, 0) + 1
+                    seen = self.drops[key]
+                if seen > int(n):
+                    conn.sendall(RESPONSES["/ok"])
+                    time.sleep(0.05)
             else:
                 conn.sendall(RESPONSES.get(path, RESPONSES["/ok"]))
                 time.sleep(0.05)
