@@ -42,7 +42,8 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """The referee (../shared/bench/run) with requestx from this session, then the project's own
-    rows the referee lacks (benchmarks/): SSE parsed into events."""
+    rows the referee lacks (benchmarks/): SSE parsed into events, and the worker pool beside the
+    referee's best conc_uvloop_64 and threads_8 of the same invocation."""
     session.install("-e", ".[test]")
     referee = os.path.join(ROOT, "..", "shared", "bench", "run")
     if not os.path.exists(referee):
@@ -50,3 +51,4 @@ def bench(session: nox.Session) -> None:
     python = os.path.join(session.virtualenv.location, "bin", "python")
     session.run(referee, "--requestx-python", python, *session.posargs, external=True)
     session.run("python", "benchmarks/sse_events.py", "--requestx-python", python)
+    session.run("python", "benchmarks/pool.py", "--requestx-python", python)

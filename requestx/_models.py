@@ -20,7 +20,11 @@ from ._urls import URL, QueryParamTypes
 if typing.TYPE_CHECKING:
     from ._cookies import Cookies
 
-__all__ = ["Request", "Response"]
+__all__ = ["Request", "RequestParts", "Response"]
+
+#: A request not built yet: (method, URL or its string, header list, extensions). The hot paths
+#: keep these and build the `Request` only if `response.request` is asked for.
+RequestParts = tuple[str, typing.Union[URL, str], list[tuple[bytes, bytes]], dict[str, typing.Any]]
 
 _REDIRECT_CODES = frozenset((301, 302, 303, 307, 308))
 
@@ -132,7 +136,7 @@ class Response:
     _headers: Headers | None = None
     _raw_headers: typing.Any = None
     _request: Request | None = None
-    _request_parts: tuple[str, URL, list[tuple[bytes, bytes]], dict[str, typing.Any]] | None = None
+    _request_parts: RequestParts | None = None
     _content: bytes | None = None
     _stream: BodyStream | None = None
     _encoding: str | None = None
@@ -188,7 +192,7 @@ class Response:
     def _from_engine(
         cls,
         raw: tuple[int, str, RawHeaders, typing.Any, int],
-        request: Request | tuple[str, URL, list[tuple[bytes, bytes]], dict[str, typing.Any]],
+        request: Request | RequestParts,
         default_encoding: str | typing.Callable[[bytes], str],
         started: float,
     ) -> Response:
@@ -248,8 +252,9 @@ class Response:
         self._headers = Headers(value)
 
     @staticmethod
-    def _from_parts(parts: tuple[str, URL, list[tuple[bytes, bytes]], dict[str, typing.Any]]) -> Request:
+    def _from_parts(parts: RequestParts) -> Request:
         method, url, headers, extensions = parts
+        url = url if type(url) is URL else URL(url)
         return Request._build(method, url, Headers._from_raw(headers), None, extensions)
 
     @property

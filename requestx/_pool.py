@@ -18,7 +18,7 @@ import time
 import typing
 
 from ._config import USE_CLIENT_DEFAULT, UseClientDefault
-from ._models import Request, Response
+from ._models import Request, RequestParts, Response
 from ._redirects import REDIRECT_CODES
 from ._requestx import Batch, Op, Retry
 from ._urls import URL
@@ -31,7 +31,6 @@ __all__ = ["Pool", "Run"]
 
 MapItem = typing.Union[Request, URL, str]
 Result = typing.Union[Response, Exception]
-_Parts = tuple[str, URL, list[tuple[bytes, bytes]], dict[str, typing.Any]]
 _Step = typing.Generator[typing.Any, typing.Any, typing.Optional[Response]]
 
 
@@ -40,7 +39,7 @@ class _Flight:
 
     __slots__ = ("flow", "history", "index", "request", "started")
 
-    def __init__(self, index: int, request: Request | _Parts) -> None:
+    def __init__(self, index: int, request: Request | RequestParts) -> None:
         self.index = index  # its position in the input, and its key in the engine's batch
         self.request = request
         self.started = 0.0
@@ -117,8 +116,8 @@ class Run:
         try:
             if isinstance(item, (str, URL)):
                 if client._plain and not client._cookies.jar._cookies:  # type: ignore[attr-defined]
-                    url = item if type(item) is URL else URL(item)
-                    parts = ("GET", url, client._headers._list, {"timeout": client._timeout_dict})
+                    # The URL stays a string: `response.request` builds the URL object if asked.
+                    parts = ("GET", item, client._headers._list, {"timeout": client._timeout_dict})
                     flight = _Flight(index, parts)
                     self.flights[index] = flight
                     self.outbox.append(flight)

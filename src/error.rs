@@ -91,6 +91,22 @@ impl RxError {
         Self { kind, message }
     }
 
+    /// Classifies a failure while reading a body from the plain-HTTP client, as `from_reqwest`
+    /// classifies reqwest's body errors: hyper's verdict, a reset, else the server's fault.
+    pub(crate) fn from_hyper_body(err: &hyper::Error) -> Self {
+        let message = format!("error decoding response body: {}", chain_message(err));
+        let Walk {
+            verdict, io_kind, ..
+        } = walk(Some(err as &(dyn StdError + 'static)));
+        let kind = verdict.unwrap_or(match io_kind {
+            Some(std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe) => {
+                ErrorKind::ReadError
+            }
+            _ => ErrorKind::RemoteProtocolError,
+        });
+        Self { kind, message }
+    }
+
     /// Converts to the matching `requestx` exception instance.
     pub(crate) fn into_pyerr(self, py: Python<'_>) -> PyErr {
         match exception_class(py, self.kind) {

@@ -6,6 +6,7 @@ mod client;
 mod decode;
 mod error;
 mod gate;
+mod incoming;
 mod json;
 mod request;
 mod response;

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::client::Live;
 use crate::decode::Chain;
 use crate::error::{local, ErrorKind, RxError};
+use crate::incoming::Incoming;
 use crate::response::{Body, RawResponse};
 use crate::stream::{read_chunk, spawn_pump};
 use crate::upload::BodySender;
@@ -167,7 +168,7 @@ async fn acquire(
 }
 
 /// Sends `request` through the plain-HTTP client when it has one for this URL, else reqwest's.
-async fn send(live: Live, request: reqwest::Request) -> Result<reqwest::Response, RxError> {
+async fn send(live: Live, request: reqwest::Request) -> Result<Incoming, RxError> {
     let plain = match &live.plain {
         Some(plain) if request.url().scheme() == "http" => plain,
         _ => {
@@ -175,6 +176,7 @@ async fn send(live: Live, request: reqwest::Request) -> Result<reqwest::Response
                 .client
                 .execute(request)
                 .await
+                .map(Incoming::Reqwest)
                 .map_err(|e| RxError::from_reqwest(&e))
         }
     };
@@ -185,7 +187,7 @@ async fn send(live: Live, request: reqwest::Request) -> Result<reqwest::Response
         .request(request)
         .await
         .map_err(|e| RxError::from_hyper_util(&e, &url))?;
-    Ok(reqwest::Response::from(response.map(reqwest::Body::wrap)))
+    Ok(Incoming::Plain(response))
 }
 
 /// Runs one request to its response head, then buffers the body or hands it to a stream pump.
@@ -205,9 +207,9 @@ pub(crate) async fn execute(
         None => send.await,
     };
     let mut response = sent?;
-    let status = response.status().as_u16();
+    let status = response.status();
     let version = response.version();
-    let headers = std::mem::take(response.headers_mut());
+    let headers = response.take_headers();
     let body = if stream {
         Body::Streamed(spawn_pump(response, timeouts.read, permit, closed))
     } else {
@@ -224,10 +226,7 @@ pub(crate) async fn execute(
     })
 }
 
-async fn read_all(
-    response: &mut reqwest::Response,
-    read: Option<Duration>,
-) -> Result<Vec<Bytes>, RxError> {
+async fn read_all(response: &mut Incoming, read: Option<Duration>) -> Result<Vec<Bytes>, RxError> {
     let mut chunks = Vec::new();
     while let Some(chunk) = read_chunk(response, read).await? {
         if !chunk.is_empty() {

@@ -20,6 +20,7 @@ use crate::bridge::hub::Hub;
 use crate::bridge::op::{wait_slot, Op};
 use crate::bridge::slot::{Slot, Waiter};
 use crate::error::{ErrorKind, RxError};
+use crate::incoming::Incoming;
 use crate::response::{join_bytes, Payload};
 
 /// NOTE: hyper hands over reads of up to a few hundred KiB, so 8 chunks bound a stream's buffer
@@ -75,7 +76,7 @@ impl Drop for PumpEnd {
 /// NOTE: the pump wakes a parked reader itself, so a chunk costs no task spawn and no extra
 /// thread wake-up (a task per chunk capped streamed downloads near 2,600 MiB/s).
 pub(crate) fn spawn_pump(
-    response: reqwest::Response,
+    response: Incoming,
     read_timeout: Option<Duration>,
     permit: Option<OwnedSemaphorePermit>,
     closed: CancellationToken,
@@ -105,7 +106,7 @@ pub(crate) fn spawn_pump(
     }
 }
 
-async fn pump(mut response: reqwest::Response, read_timeout: Option<Duration>, end: &PumpEnd) {
+async fn pump(mut response: Incoming, read_timeout: Option<Duration>, end: &PumpEnd) {
     loop {
         match read_chunk(&mut response, read_timeout).await {
             Ok(Some(chunk)) if chunk.is_empty() => continue,
@@ -127,7 +128,7 @@ async fn pump(mut response: reqwest::Response, read_timeout: Option<Duration>, e
 /// NOTE: a chunk that is already buffered is taken without arming a timer; most small bodies arrive
 /// with their head, so the common path registers no timer at all.
 pub(crate) async fn read_chunk(
-    response: &mut reqwest::Response,
+    response: &mut Incoming,
     read_timeout: Option<Duration>,
 ) -> Result<Option<Bytes>, RxError> {
     let mut chunk = std::pin::pin!(response.chunk());
@@ -142,7 +143,7 @@ pub(crate) async fn read_chunk(
             )
         })?,
     };
-    result.map_err(|e| RxError::from_reqwest(&e))
+    result
 }
 
 /// NOTE: chunks already buffered are handed over together (up to this many bytes), so a fast

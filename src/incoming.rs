@@ -1,0 +1,57 @@
+//! A response whose head has arrived — from reqwest, or from the plain-HTTP client — and the
+//! reads of its body. One type so buffering, streaming and retries need not know which client ran.
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use reqwest::header::HeaderMap;
+use reqwest::Version;
+
+use crate::error::RxError;
+
+pub(crate) enum Incoming {
+    Reqwest(reqwest::Response),
+    /// NOTE: kept as hyper's own response: wrapping it in a `reqwest::Response` parsed a
+    /// placeholder URL and boxed the body on every response.
+    Plain(http::Response<hyper::body::Incoming>),
+}
+
+impl Incoming {
+    pub(crate) fn status(&self) -> u16 {
+        match self {
+            Self::Reqwest(r) => r.status().as_u16(),
+            Self::Plain(r) => r.status().as_u16(),
+        }
+    }
+
+    pub(crate) fn version(&self) -> Version {
+        match self {
+            Self::Reqwest(r) => r.version(),
+            Self::Plain(r) => r.version(),
+        }
+    }
+
+    pub(crate) fn take_headers(&mut self) -> HeaderMap {
+        match self {
+            Self::Reqwest(r) => std::mem::take(r.headers_mut()),
+            Self::Plain(r) => std::mem::take(r.headers_mut()),
+        }
+    }
+
+    /// The next piece of the body as hyper read it; None at the end (trailers are skipped).
+    pub(crate) async fn chunk(&mut self) -> Result<Option<Bytes>, RxError> {
+        match self {
+            Self::Reqwest(r) => r.chunk().await.map_err(|e| RxError::from_reqwest(&e)),
+            Self::Plain(r) => loop {
+                match r.body_mut().frame().await {
+                    None => return Ok(None),
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            return Ok(Some(data));
+                        }
+                    }
+                    Some(Err(e)) => return Err(RxError::from_hyper_body(&e)),
+                }
+            },
+        }
+    }
+}
