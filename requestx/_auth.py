@@ -23,6 +23,37 @@ class Auth:
     def auth_flow(self, request: Request) -> typing.Generator[Request, Response, None]:
         yield request
 
+    def sync_auth_flow(self, request: Request) -> typing.Generator[Request, Response, None]:
+        """`auth_flow` as a sync client drives it (bodies read when the flow says it needs them)."""
+        if self.requires_request_body:
+            request.read()
+        flow = self.auth_flow(request)
+        request = next(flow)
+        while True:
+            response = yield request
+            if self.requires_response_body:
+                response.read()
+            try:
+                request = flow.send(response)
+            except StopIteration:
+                return
+
+    async def async_auth_flow(self, request: Request) -> typing.AsyncGenerator[Request, Response]:
+        """`auth_flow` as an async client drives it. Override it for a flow that awaits (fetching a
+        token, say): the async client and `amap` use this one."""
+        if self.requires_request_body:
+            await request.aread()
+        flow = self.auth_flow(request)
+        request = next(flow)
+        while True:
+            response = yield request
+            if self.requires_response_body:
+                await response.aread()
+            try:
+                request = flow.send(response)
+            except StopIteration:
+                return
+
 
 class FunctionAuth(Auth):
     """Wraps `func(request) -> request`."""

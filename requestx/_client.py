@@ -515,12 +515,10 @@ class Client(_BaseClient):
             response = self._send_single(request, stream)
 
     def _send_with_auth(self, request: Request, auth: Auth, stream: bool) -> Response:
-        flow = auth.auth_flow(request)
+        flow = auth.sync_auth_flow(request)
         request = next(flow)
         while True:
             response = self._send_single(request, stream)
-            if auth.requires_response_body:
-                response.read()
             try:
                 request = flow.send(response)
             except StopIteration:
@@ -739,15 +737,13 @@ class AsyncClient(_BaseClient):
             response = await self._send_single(request, stream)
 
     async def _send_with_auth(self, request: Request, auth: Auth, stream: bool) -> Response:
-        flow = auth.auth_flow(request)
-        request = next(flow)
+        flow = auth.async_auth_flow(request)
+        request = await flow.__anext__()
         while True:
             response = await self._send_single(request, stream)
-            if auth.requires_response_body:
-                await response.aread()
             try:
-                request = flow.send(response)
-            except StopIteration:
+                request = await flow.asend(response)
+            except StopAsyncIteration:
                 return response
             await response.aclose()
 

@@ -22,6 +22,9 @@ Timeouts = tuple[typing.Optional[float], typing.Optional[float], typing.Optional
 def _tls_args(verify: VerifyTypes, cert: typing.Any, trust_env: bool) -> dict[str, typing.Any]:
     """The engine's TLS settings for httpx's `verify=` and `cert=`."""
     args: dict[str, typing.Any] = {"verify": _verify_arg(verify, trust_env)}
+    cert_dir = os.environ.get("SSL_CERT_DIR") if trust_env else None
+    if verify is True and cert_dir and not os.environ.get("SSL_CERT_FILE"):
+        args["ca_der"] = _certificates_in(cert_dir)
     if isinstance(verify, ssl.SSLContext) and verify.verify_mode != ssl.CERT_NONE:
         # The CA certificates a context was given (load_verify_locations) are honoured; a context
         # with none loaded explicitly trusts the system store, as ours does then.
@@ -39,6 +42,30 @@ def _tls_args(verify: VerifyTypes, cert: typing.Any, trust_env: bool) -> dict[st
         else:
             raise TypeError("cert= takes a PEM path, or (cert path, key path[, password])")
     return args
+
+
+def _certificates_in(directory: str) -> list[bytes]:
+    """The CA certificates (DER) of every PEM file in `directory` (an OpenSSL-style capath)."""
+    ders: dict[bytes, None] = {}
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if not os.path.isfile(path):
+            continue
+        try:
+            with open(path, encoding="ascii", errors="replace") as f:
+                text = f.read()
+        except OSError:
+            continue
+        for block in text.split("-----BEGIN CERTIFICATE-----")[1:]:
+            body = block.split("-----END CERTIFICATE-----", 1)[0]
+            pem = f"-----BEGIN CERTIFICATE-----{body}-----END CERTIFICATE-----\n"
+            try:
+                ders[ssl.PEM_cert_to_DER_cert(pem)] = None
+            except ValueError:
+                continue
+    if not ders:
+        raise ValueError(f"SSL_CERT_DIR {directory!r} holds no PEM certificate")
+    return list(ders)
 
 
 def _verify_arg(verify: VerifyTypes, trust_env: bool) -> str | None:

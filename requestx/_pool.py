@@ -44,7 +44,7 @@ class _Flight:
         self.request = request
         self.started = 0.0
         self.history: list[Response] = []
-        self.flow: typing.Generator[Request, Response, None] | None = None
+        self.flow: typing.Any = None  # the auth flow: sync_auth_flow's generator, or async_auth_flow's
 
 
 def _finish_sync(step: _Step) -> Response | None:
@@ -134,13 +134,16 @@ class Run:
         self.flights[index] = flight
         auth: Auth | None = client._auth
         if auth is not None:
-            flight.flow = auth.auth_flow(request)
+            flight.flow = auth.async_auth_flow(request) if self.is_async else auth.sync_auth_flow(request)
             return flight, self._first_hop(flight)
         return flight, self._outgoing(flight, request)
 
     def _first_hop(self, flight: _Flight) -> _Step:
-        assert flight.flow is not None
-        return self._outgoing(flight, next(flight.flow))
+        if self.is_async:
+            request = yield flight.flow.__anext__()
+        else:
+            request = next(flight.flow)
+        return (yield from self._outgoing(flight, request))
 
     def _outgoing(self, flight: _Flight, request: Request) -> _Step:
         """Cookies and request hooks, then either the engine (queued) or a custom transport."""
@@ -231,8 +234,11 @@ class Run:
             yield hook(response)
         if flight.flow is not None:
             try:
-                request = flight.flow.send(response)
-            except StopIteration:
+                if self.is_async:
+                    request = yield flight.flow.asend(response)
+                else:
+                    request = flight.flow.send(response)
+            except (StopIteration, StopAsyncIteration):
                 flight.flow = None
             else:
                 return (yield from self._outgoing(flight, request))
@@ -436,7 +442,11 @@ class Pool:
         with self._lock:
             self._futures[run.next_index] = future
             run.run_sync(run.start(item))
-            run.flush()
+            # NOTE: with every worker busy a new request could only queue in the engine, so it
+            # waits in the outbox and the collector hands the queue over after its next burst of
+            # results, in one call: one engine call per submit held pool.submit to ~27k req/s.
+            if len(run.flights) - len(run.outbox) < self.workers:
+                run.flush()
             self._deliver()
             self._lock.notify_all()
             if self._collector is None:
@@ -499,6 +509,7 @@ class Pool:
 
     def _release_collector(self) -> None:
         """With nothing left running, the collector's doorbell would never ring: cancel it."""
+        self._run.flush()  # what waited for a worker may go now
         if not self._run.flights and self._bell is not None:
             self._bell.cancel()
 
@@ -544,6 +555,7 @@ class Pool:
                 for future in futures:
                     future.cancel()
                 self._run.flights.clear()
+                self._run.outbox.clear()
             self._release_collector()
             self._lock.notify_all()
         if wait and self._collector is not None:

@@ -15,6 +15,7 @@ import urllib.request
 import pytest
 
 from tests.servers.raw import RawServer
+from tests.servers.socks import SocksServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNTIMES = ["asyncio", "uvloop", "trio", "anyio-asyncio", "anyio-trio"]
@@ -256,6 +257,21 @@ def auth_proxy_server(tmp_path_factory: pytest.TempPathFactory) -> typing.Iterat
     p = ProxyServer(str(tmp_path_factory.mktemp("authproxy") / "access.log"), "--basic-auth", "user:pass")
     yield p
     p.stop()
+
+
+@pytest.fixture(scope="session")
+def socks_server() -> typing.Iterator[SocksServer]:
+    s = SocksServer()
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def auth_socks_server() -> typing.Iterator[SocksServer]:
+    """A SOCKS5 proxy requiring username/password user:pass."""
+    s = SocksServer(credentials=("user", "pass"))
+    yield s
+    s.close()
 
 
 @pytest.fixture(scope="session")

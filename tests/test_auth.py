@@ -63,3 +63,44 @@ def test_custom_auth_flow_retries_once(server) -> None:
 def test_unknown_auth_type() -> None:
     with pytest.raises(TypeError):
         requestx.Client(auth=object())  # type: ignore[arg-type]
+
+
+def test_async_auth_flow_may_await(server, arun) -> None:
+    """A custom Auth overriding `async_auth_flow` (to await, e.g. fetching a token) drives the async
+    client and `amap`; its sync `auth_flow` is not used there."""
+
+    class AwaitingAuth(requestx.Auth):
+        def auth_flow(self, request):
+            raise AssertionError("the async client must use async_auth_flow")
+
+        async def async_auth_flow(self, request):
+            await arun.sleep(0)
+            request.headers["X-Token"] = "awaited"
+            response = yield request
+            if response.status_code == 404:
+                request.headers["X-Token"] = "second"
+                yield request
+
+    async def main() -> tuple[str, str, list[str]]:
+        async with requestx.AsyncClient(auth=AwaitingAuth()) as c:
+            first = dict((await c.get(server.url + "/echo")).json()["headers"])["x-token"]
+            missing = await c.get(server.url + "/missing")
+            mapped = [dict(r.json()["headers"])["x-token"] async for r in c.amap([server.url + "/echo"] * 3)]
+            return first, missing.request.headers["x-token"], mapped
+
+    assert arun(main) == ("awaited", "second", ["awaited"] * 3)
+
+
+def test_sync_auth_flow_reads_the_response_body(server) -> None:
+    class BodyAuth(requestx.Auth):
+        requires_response_body = True
+
+        def auth_flow(self, request):
+            response = yield request
+            assert response.content  # read for the flow by sync_auth_flow
+            request.headers["X-Seen"] = str(len(response.content))
+            yield request
+
+    with requestx.Client(auth=BodyAuth()) as c:
+        r = c.get(server.url + "/small")
+    assert r.request.headers["x-seen"] == "100"

@@ -97,3 +97,21 @@ def test_ssl_context_ca_material_is_honoured(tls_server, tls_certs) -> None:
         pytest.raises(requestx.ConnectError),
     ):
         c.get(tls_server.url + "/small")  # a context without the test CA trusts the system store only
+
+
+def test_ssl_cert_dir_from_the_environment(tls_server, tls_certs, tmp_path, monkeypatch) -> None:
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    (certs / "ca.pem").write_bytes(open(tls_certs["ca"], "rb").read())
+    (certs / "README").write_text("not a certificate")
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    with requestx.Client() as c, pytest.raises(requestx.ConnectError):
+        c.get(tls_server.url + "/small")  # the throwaway CA is in no trust store...
+    monkeypatch.setenv("SSL_CERT_DIR", str(certs))
+    with requestx.Client() as c:
+        assert c.get(tls_server.url + "/small").status_code == 200  # ...until SSL_CERT_DIR names it
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "empty"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError):
+        requestx.Client()

@@ -73,3 +73,51 @@ def test_proxy_credentials(server, tls_server, tls_certs, auth_proxy_server) -> 
         assert c.get(tls_server.url + "/small").status_code == 200  # CONNECT with credentials too
     with requestx.Client(proxy=auth_proxy_server.url) as c:
         assert c.get(server.url + "/small").status_code == 407  # the proxy's answer
+
+
+# --- SOCKS5 (a real SOCKS server on loopback: tests/servers/socks.py) -------------------------------
+
+
+def test_socks5_proxy(server, socks_server, arun) -> None:
+    with requestx.Client(proxy=socks_server.url()) as c:
+        assert c.get(server.url + "/small").status_code == 200
+    assert ("127.0.0.1", server.port) in socks_server.targets
+
+    async def main() -> int:
+        async with requestx.AsyncClient(proxy=socks_server.url()) as c:
+            return (await c.get(server.url + "/small")).status_code
+
+    assert arun(main) == 200
+
+
+def test_socks5h_leaves_name_resolution_to_the_proxy(server, socks_server) -> None:
+    local = server.url.replace("127.0.0.1", "localhost")
+    with requestx.Client(proxy=socks_server.url("socks5h")) as c:
+        assert c.get(local + "/small").status_code == 200
+    assert ("localhost", server.port) in socks_server.targets
+
+
+def test_socks5_with_credentials(server, auth_socks_server) -> None:
+    with requestx.Client(proxy=auth_socks_server.url(auth=("user", "pass"))) as c:
+        assert c.get(server.url + "/small").status_code == 200
+    with requestx.Client(proxy=auth_socks_server.url(auth=("user", "wrong"))) as c:
+        with pytest.raises((requestx.ConnectError, requestx.ProxyError)):
+            c.get(server.url + "/small")
+
+
+def test_socks5_for_https_and_per_scheme_mounts(server, tls_server, tls_certs, socks_server) -> None:
+    mounts = {"https://": requestx.HTTPTransport(proxy=socks_server.url(), verify=tls_certs["ca"])}
+    with requestx.Client(mounts=mounts) as c:
+        assert c.get(tls_server.url + "/small").status_code == 200
+        assert ("127.0.0.1", tls_server.port) in socks_server.targets
+        tunnels = len(socks_server.targets)
+        assert c.get(server.url + "/small").status_code == 200
+        assert len(socks_server.targets) == tunnels  # http:// went direct
+
+
+def test_socks_proxy_from_the_environment(server, socks_server, monkeypatch) -> None:
+    monkeypatch.setenv("ALL_PROXY", socks_server.url())
+    before = len(socks_server.targets)
+    with requestx.Client() as c:
+        assert c.get(server.url + "/small?env").status_code == 200
+    assert len(socks_server.targets) == before + 1
