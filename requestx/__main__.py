@@ -46,6 +46,12 @@ def _request(args: argparse.Namespace) -> int:
         kwargs["json"] = json.loads(args.json)
     elif args.data is not None:
         kwargs["content"] = args.data.encode()
+    elif args.form:
+        fields = [field.split("=", 1) for field in args.form]
+        if any(len(field) != 2 for field in fields):
+            print("error: --form takes name=value", file=sys.stderr)
+            return 2
+        kwargs["data"] = {name: value for name, value in fields}
     with Client(http2=args.http2, timeout=Timeout(args.timeout), follow_redirects=args.follow) as client:
         try:
             response = client.request(args.method.upper(), args.url, **kwargs)
@@ -284,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("-H", "--header", action="append", default=[], help="'Name: value'")
         p.add_argument("--json", help="a JSON document to send")
         p.add_argument("--data", help="a request body")
+        p.add_argument("--form", action="append", default=[], help="a form field name=value (repeatable)")
         p.add_argument("-v", "--verbose", action="store_true", help="print the status line and headers")
         p.add_argument("--http2", action="store_true")
         p.add_argument("--timeout", type=float, default=5.0)

@@ -34,6 +34,8 @@ def test_get_prints_json_and_checks_status(server: Server) -> None:
     assert _cli("get", f"{server.url}/status/404", "--check").returncode == 1
     posted = _cli("post", f"{server.url}/echo", "--json", '{"a": 1}')
     assert json.loads(json.loads(posted.stdout)["body"]) == {"a": 1}
+    form = _cli("post", f"{server.url}/echo", "--form", "a=1", "--form", "b=x y")
+    assert json.loads(form.stdout)["body"] == "a=1&b=x+y"
     failed = _cli("get", "http://127.0.0.1:1/")
     assert failed.returncode == 2 and "ConnectError" in failed.stderr
 
