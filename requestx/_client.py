@@ -439,15 +439,15 @@ class Client(_BaseClient):
         """`client.get(url)` with everything left to the client: one engine call and nothing else.
         NOTE: fusing the five Python frames of the general path into this one took the Python
         share of a request from ~2.0 to ~1.3 µs (threads_8 is CPU-bound on one core)."""
-        url_obj = url if type(url) is URL else URL(url)
-        parts = (method, url_obj, self._headers._list, {"timeout": self._timeout_dict})
+        # A string goes to the engine as it is (the engine validates it); the URL object is built
+        # only if `response.url` or `.request` is asked for.
+        target = url if type(url) is str else str(URL(url))
+        parts = (method, url, self._headers._list, {"timeout": self._timeout_dict})
         if self._cookies.jar._cookies:  # type: ignore[attr-defined]
             return self.send(Response._from_parts(parts))  # cookies to send: the general path
         started = time.perf_counter()
         try:
-            raw = self._core.send_blocking(
-                method, str(url_obj), parts[2], None, self._timeout._tuple, False, self._retry
-            )
+            raw = self._core.send_blocking(method, target, parts[2], None, self._timeout._tuple, False, self._retry)
         except RequestError as exc:
             exc._request = Response._from_parts(parts)
             raise
@@ -658,14 +658,16 @@ class AsyncClient(_BaseClient):
 
     async def _send_plain(self, method: str, url: URL | str) -> Response:
         """`await client.get(url)` with everything left to the client (see `Client._send_plain`)."""
-        url_obj = url if type(url) is URL else URL(url)
-        parts = (method, url_obj, self._headers._list, {"timeout": self._timeout_dict})
+        # A string goes to the engine as it is (the engine validates it); the URL object is built
+        # only if `response.url` or `.request` is asked for.
+        target = url if type(url) is str else str(URL(url))
+        parts = (method, url, self._headers._list, {"timeout": self._timeout_dict})
         if self._cookies.jar._cookies:  # type: ignore[attr-defined]
             return await self.send(Response._from_parts(parts))  # cookies to send: the general path
         started = time.perf_counter()
         try:
             raw = await _bridge.wait(
-                self._core.send_async, method, str(url_obj), parts[2], None, self._timeout._tuple, False, self._retry
+                self._core.send_async, method, target, parts[2], None, self._timeout._tuple, False, self._retry
             )
         except RequestError as exc:
             exc._request = Response._from_parts(parts)

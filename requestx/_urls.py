@@ -6,6 +6,7 @@ validates every URL it sends, so the request hot path pays for no Python-side pa
 
 from __future__ import annotations
 
+import re
 import typing
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -24,6 +25,86 @@ QueryParamTypes = typing.Union[
 ]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+_SUB_DELIMS = "!$&'()*+,;="
+# What httpx would rewrite: a space or another character it percent-encodes, a dot segment, or an
+# upper-case scheme or host. A URL with none of these (nearly all) is kept exactly as given.
+# NOTE: checked with a character-class search and C string methods (~0.15 µs on a typical URL);
+# one regex with alternations took ~0.7 µs, parsing every URL in Python ~3 µs.
+_UNSAFE_CHAR = re.compile(r'[ "<>\\^`{|}]')
+_DOT_SEGMENT = re.compile(r"/\.\.?(?:[/?#]|$)")
+
+
+def _needs_normalizing(raw: str) -> bool:
+    if not raw.isascii() or _UNSAFE_CHAR.search(raw):
+        return True
+    if "/." in raw and _DOT_SEGMENT.search(raw):
+        return True
+    start = raw.find("://")
+    if start < 0:
+        return False
+    end = raw.find("/", start + 3)
+    head = raw if end < 0 else raw[:end]
+    return head != head.lower()
+
+
+def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 5.2.4: `/a/./b/../c` → `/a/c`."""
+    if "." not in path:
+        return path
+    out: list[str] = []
+    segments = path.split("/")
+    for i, segment in enumerate(segments):
+        last = i == len(segments) - 1
+        if segment == ".":
+            if last:
+                out.append("")
+        elif segment == "..":
+            if len(out) > 1:
+                out.pop()
+            if last:
+                out.append("")
+        else:
+            out.append(segment)
+    return "/".join(out) if out != [""] else "/"
+
+
+def _normalized(raw: str) -> str:
+    """`raw` as httpx writes a URL: scheme and host lower-case, an international host in IDNA form,
+    dot segments removed, and characters outside each component's safe set percent-encoded
+    (existing escapes kept)."""
+    try:
+        parts = urlsplit(raw)
+    except ValueError as exc:
+        raise InvalidURL(str(exc)) from None
+    netloc = parts.netloc
+    if netloc:
+        userinfo, at, hostport = netloc.rpartition("@")
+        if hostport.startswith("["):
+            host, _, rest = hostport.partition("]")
+            host, port = host + "]", rest
+        else:
+            host, colon, port_digits = hostport.partition(":")
+            port = colon + port_digits
+        host = host.lower()
+        if not host.isascii():
+            try:
+                host = host.encode("idna").decode("ascii")
+            except UnicodeError:
+                raise InvalidURL(f"Invalid IDNA hostname: {host!r}") from None
+        userinfo = quote(userinfo, safe=_SUB_DELIMS + ":%")
+        netloc = f"{userinfo}{at}{host}{port}"
+    path = parts.path
+    if parts.scheme and netloc:
+        path = _remove_dot_segments(path)
+    return urlunsplit(
+        (
+            parts.scheme.lower(),
+            netloc,
+            quote(path, safe=_SUB_DELIMS + ":@/%[]"),
+            quote(parts.query, safe=_SUB_DELIMS + ":@/?%[]"),
+            quote(parts.fragment, safe=_SUB_DELIMS + ":@/?#%[]"),
+        )
+    )
 
 
 def primitive_value(value: typing.Any) -> str:
@@ -54,6 +135,8 @@ class URL:
         # The url crate silently drops tabs and newlines (WHATWG); httpx refuses them, and so do we.
         if not raw.isprintable() and any(ord(c) < 0x20 or c == "\x7f" for c in raw):
             raise InvalidURL("Invalid non-printable ASCII character in URL")
+        if _needs_normalizing(raw):
+            raw = _normalized(raw)
         self._raw = raw
         self._parts: typing.Any = None
         if kwargs:

@@ -115,6 +115,14 @@ pub(crate) fn build(
 }
 
 pub(crate) fn parse_url(py: Python<'_>, url: &str) -> PyResult<Url> {
+    // The url crate silently drops tabs and newlines (WHATWG); httpx refuses them, and so do we.
+    if url.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        return Err(local(
+            py,
+            ErrorKind::InvalidUrl,
+            "Invalid non-printable ASCII character in URL",
+        ));
+    }
     let parsed = Url::parse(url).map_err(|e| match e {
         url::ParseError::RelativeUrlWithoutBase => local(
             py,

@@ -43,3 +43,35 @@ def test_response_status_helpers() -> None:
     assert r.links == {"next": {"url": "https://a/next", "rel": "next"}}
     with pytest.raises(RuntimeError):
         r.raise_for_status()  # no request set
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        # Each expected value is what httpx 0.28 prints for the same input.
+        ("https://例え.テスト/a b?q=x y#f", "https://xn--r8jz45g.xn--zckzah/a%20b?q=x%20y#f"),
+        ("HTTP://Example.COM:80/%7Efoo/./bar/../baz", "http://example.com:80/%7Efoo/baz"),
+        (
+            "https://user:pa ss@Example.org:8443/a%20b/c?x=1&y=2#frag",
+            "https://user:pa%20ss@example.org:8443/a%20b/c?x=1&y=2#frag",
+        ),
+        ("http://[::1]:8080/a b", "http://[::1]:8080/a%20b"),
+        ("https://example.com/.well-known/x", "https://example.com/.well-known/x"),
+        ("https://example.com/a?b=c d", "https://example.com/a?b=c%20d"),
+        ("/relative/../path", "/relative/../path"),
+        ("http://127.0.0.1:8080/small", "http://127.0.0.1:8080/small"),
+    ],
+)
+def test_url_is_normalized_as_httpx_does(given: str, expected: str) -> None:
+    assert str(requestx.URL(given)) == expected
+
+
+def test_response_url_is_normalized_and_bad_urls_refused(server) -> None:
+    with requestx.Client() as client:
+        response = client.get(server.url.replace("127.0.0.1", "LOCALHOST") + "/echo?q=a b")
+        assert str(response.url) == server.url.replace("127.0.0.1", "localhost") + "/echo?q=a%20b"
+        assert response.json()["query"] == "q=a%20b"
+        with pytest.raises(requestx.InvalidURL):
+            client.get(server.url + "/small\n")
+        with pytest.raises(TypeError):
+            client.get(42)  # type: ignore[arg-type]
