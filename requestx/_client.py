@@ -32,6 +32,7 @@ from ._models import Request, Response, set_length_headers
 from ._pool import MapItem, Pool, Result, Run
 from ._redirects import REDIRECT_CODES, build_redirect_request
 from ._requestx import Retry
+from ._transports import checked_response
 from ._urls import URL, QueryParams, QueryParamTypes
 
 __all__ = ["AsyncClient", "Client"]
@@ -40,12 +41,6 @@ __version__ = "0.1.0"
 USER_AGENT = f"python-requestx/{__version__}"
 
 EventHook = typing.Callable[..., typing.Any]
-
-
-def _checked(response: typing.Any) -> Response:
-    if not isinstance(response, Response):
-        raise TypeError(f"a transport must return a requestx.Response, not {type(response).__name__}")
-    return response
 
 
 class _Pattern:
@@ -466,7 +461,7 @@ class Client(_BaseClient):
         transport = self._transport_for(request.url)
         if transport is not None:
             try:
-                response = _checked(transport.handle_request(request))
+                response = checked_response(transport.handle_request(request))
                 if not stream:
                     response.read()
             except RequestError as exc:
@@ -687,7 +682,7 @@ class AsyncClient(_BaseClient):
         transport = self._transport_for(request.url)
         if transport is not None:
             try:
-                response = _checked(await transport.handle_async_request(request))
+                response = checked_response(await transport.handle_async_request(request))
                 if not stream:
                     await response.aread()
             except RequestError as exc:

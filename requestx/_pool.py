@@ -21,6 +21,7 @@ from ._config import USE_CLIENT_DEFAULT, UseClientDefault
 from ._models import Request, RequestParts, Response
 from ._redirects import REDIRECT_CODES
 from ._requestx import Batch, Op, Retry
+from ._transports import checked_response
 from ._urls import URL
 
 if typing.TYPE_CHECKING:
@@ -161,13 +162,11 @@ class Run:
         # A transport served in Python (mock, WSGI, ASGI, a user's own): here, one at a time.
         started = time.perf_counter()
         if self.is_async:
-            response = yield transport.handle_async_request(request)
+            response = checked_response((yield transport.handle_async_request(request)))
             yield response.aread()
         else:
-            response = transport.handle_request(request)
+            response = checked_response(transport.handle_request(request))
             response.read()
-        if not isinstance(response, Response):
-            raise TypeError(f"a transport must return a requestx.Response, not {type(response).__name__}")
         response = client._from_transport(response, request, started, [])
         return (yield from self._incoming(flight, response))
 

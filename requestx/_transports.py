@@ -30,6 +30,13 @@ __all__ = [
 ]
 
 
+def checked_response(response: typing.Any) -> Response:
+    """What a transport returned, if it is a `Response` (a clear error if not)."""
+    if not isinstance(response, Response):
+        raise TypeError(f"a transport must return a requestx.Response, not {type(response).__name__}")
+    return response
+
+
 class BaseTransport:
     """A sync transport: `handle_request(request) -> Response`."""
 

@@ -443,3 +443,14 @@ def test_threads_and_retries_share_the_client(server: Server) -> None:
         for t in threads:
             t.join(30)
     assert not errors
+
+
+def test_map_reports_a_transport_that_returns_no_response(server: Server) -> None:
+    class Broken(requestx.BaseTransport):
+        def handle_request(self, request: requestx.Request) -> requestx.Response:
+            return "not a response"  # type: ignore[return-value]
+
+    with requestx.Client(mounts={"http://broken": Broken()}) as client:
+        broken, fine = client.map(["http://broken/x", f"{server.url}/small"])
+    assert isinstance(broken, TypeError) and "must return a requestx.Response" in str(broken)
+    assert isinstance(fine, requestx.Response) and fine.status_code == 200
