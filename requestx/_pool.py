@@ -92,8 +92,9 @@ class Run:
             raise ValueError(f"concurrency must be a positive int, not {concurrency!r}")
         self.client = client
         self.is_async = is_async
-        retry = client._retry if isinstance(retries, UseClientDefault) else client._retry_arg(retries)
-        self.batch = Batch(client._core, concurrency, per_host=per_host, rate=rate, retry=retry)
+        # A request's own `retries` (its extension) wins over the map's, which wins over the client's.
+        self.retry = client._retry if isinstance(retries, UseClientDefault) else client._retry_arg(retries)
+        self.batch = Batch(client._core, concurrency, per_host=per_host, rate=rate)
         self.window = 4 * concurrency
         self.follow = client._follow(follow_redirects)
         self.flights: dict[int, _Flight] = {}
@@ -177,12 +178,13 @@ class Run:
         client = self.client
         timeouts = client._timeout._tuple
         started = time.perf_counter()
-        items: list[tuple[int, str, str, list[tuple[bytes, bytes]], bytes | None, typing.Any]] = []
+        retry = self.retry
+        items: list[tuple[int, str, str, list[tuple[bytes, bytes]], bytes | None, typing.Any, Retry | None]] = []
         for flight in self.outbox:
             flight.started = started
             request = flight.request
             if type(request) is tuple:
-                items.append((flight.index, request[0], str(request[1]), request[2], None, timeouts))
+                items.append((flight.index, request[0], str(request[1]), request[2], None, timeouts, retry))
             else:
                 assert isinstance(request, Request)
                 items.append(
@@ -193,6 +195,7 @@ class Run:
                         request.headers._list,
                         request._content,
                         client._timeouts(request),
+                        request.extensions.get("retries", retry),
                     )
                 )
         self.outbox = []
@@ -428,10 +431,11 @@ class Pool:
         self._collector: threading.Thread | None = None
 
     def submit(self, method: str, url: URL | str, **kwargs: typing.Any) -> concurrent.futures.Future[Response]:
-        """Sends one request (the arguments of `Client.request`) and returns its future."""
+        """Sends one request (the arguments of `Client.build_request`, and `retries`) and returns
+        its future."""
         if not kwargs and method.upper() == "GET":
             return self._submit(url)
-        return self._submit(self._client.build_request(method, url, **kwargs))
+        return self._submit(self._client._build_with_retries(method, url, kwargs))
 
     def _submit(self, item: MapItem) -> concurrent.futures.Future[Response]:
         if self._closing:

@@ -163,7 +163,7 @@ class Retry:
     def respect_retry_after(self) -> bool: ...
     def get_backoff_time(self, n: int) -> float: ...
 
-_BatchItem = tuple[int, str, str, list[tuple[bytes, bytes]], bytes | None, _Timeouts]
+_BatchItem = tuple[int, str, str, list[tuple[bytes, bytes]], bytes | None, _Timeouts, Retry | None]
 
 @final
 class Batch:
@@ -174,7 +174,6 @@ class Batch:
         *,
         per_host: int | None = None,
         rate: float | None = None,
-        retry: Retry | None = None,
     ) -> Batch: ...
     def submit(self, items: list[_BatchItem]) -> list[tuple[int, BaseException]]: ...
     def doorbell(self, hub: Hub | None = None) -> Op: ...

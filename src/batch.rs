@@ -63,7 +63,6 @@ struct Inner {
     /// Set while this batch waits in the engine's idle list.
     idle_queued: AtomicBool,
     gate: Gate,
-    policy: Option<Arc<Policy>>,
     done: SegQueue<(u64, Outcome)>,
     doorbell: Mutex<Option<Arc<Slot>>>,
     /// Requests submitted and not finished; the abort handle once the task is spawned.
@@ -106,8 +105,9 @@ async fn run_item(
     key: u64,
     request: reqwest::Request,
     timeouts: Timeouts,
+    policy: Option<Arc<Policy>>,
 ) {
-    let work = retry::run(inner.policy.clone(), request, |request| {
+    let work = retry::run(policy, request, |request| {
         let (inner, live, closed) = (inner.clone(), live.clone(), closed.clone());
         async move {
             // Each attempt waits for its own turn: a retry is one more request to the host.
@@ -146,13 +146,12 @@ pub(crate) struct Batch {
 #[pymethods]
 impl Batch {
     #[new]
-    #[pyo3(signature = (core, concurrency, *, per_host=None, rate=None, retry=None))]
+    #[pyo3(signature = (core, concurrency, *, per_host=None, rate=None))]
     fn new(
         core: Bound<'_, ClientCore>,
         concurrency: usize,
         per_host: Option<usize>,
         rate: Option<f64>,
-        retry: Option<Bound<'_, Retry>>,
     ) -> PyResult<Self> {
         if concurrency == 0 || per_host == Some(0) {
             return Err(PyValueError::new_err(
@@ -173,7 +172,6 @@ impl Batch {
                 ring_at: concurrency,
                 idle_queued: AtomicBool::new(false),
                 gate: Gate::new(concurrency, per_host, rate),
-                policy: retry.map(|r| r.get().policy.clone()),
                 done: SegQueue::new(),
                 doorbell: Mutex::new(None),
                 running: Mutex::new(Running::default()),
@@ -182,8 +180,8 @@ impl Batch {
         })
     }
 
-    /// Starts `[(key, method, url, headers, body, timeouts), ...]` in one hand-over to the
-    /// engine. Returns `[(key, exception), ...]` for the items refused before sending (bad URL,
+    /// Starts `[(key, method, url, headers, body, timeouts, retry), ...]` in one hand-over to the
+    /// engine (`retry`: the request's `Retry`, or None). Returns `[(key, exception), ...]` for the items refused before sending (bad URL,
     /// header or method); the others report through `take`.
     fn submit(&self, py: Python<'_>, items: &Bound<'_, PyList>) -> PyResult<Vec<(u64, Py<PyAny>)>> {
         let core = self.core.get();
@@ -192,16 +190,18 @@ impl Batch {
         let mut refused = Vec::new();
         for item in items.iter() {
             #[allow(clippy::type_complexity)]
-            let (key, method, url, headers, body, timeouts): (
+            let (key, method, url, headers, body, timeouts, retry): (
                 u64,
                 PyBackedStr,
                 Bound<'_, PyString>,
                 Bound<'_, PyList>,
                 Option<Bound<'_, PyAny>>,
                 TimeoutArgs,
+                Option<Bound<'_, Retry>>,
             ) = item.extract()?;
+            let policy = retry.map(|r| r.get().policy.clone());
             match core.request(py, &method, &url, &headers, body.as_ref(), timeouts) {
-                Ok((request, timeouts)) => tasks.push((key, request, timeouts)),
+                Ok((request, timeouts)) => tasks.push((key, request, timeouts, policy)),
                 Err(err) => refused.push((key, err.into_value(py).into_any())),
             }
         }
@@ -210,7 +210,7 @@ impl Batch {
         }
         {
             let mut running = self.inner.running.lock();
-            for (key, _, _) in &tasks {
+            for (key, _, _, _) in &tasks {
                 running.insert(*key, None);
             }
         }
@@ -218,7 +218,7 @@ impl Batch {
         let closed = core.closed().clone();
         py.detach(move || {
             runtime::engine().call(Box::new(move || {
-                for (key, request, timeouts) in tasks {
+                for (key, request, timeouts, policy) in tasks {
                     let mut running = inner.running.lock();
                     // An item cancelled before it got here is gone from `running`: skip it.
                     if let Some(entry) = running.get_mut(&key) {
@@ -229,6 +229,7 @@ impl Batch {
                             key,
                             request,
                             timeouts,
+                            policy,
                         );
                         *entry = Some(tokio::spawn(task).abort_handle());
                     }

@@ -454,3 +454,18 @@ def test_map_reports_a_transport_that_returns_no_response(server: Server) -> Non
         broken, fine = client.map(["http://broken/x", f"{server.url}/small"])
     assert isinstance(broken, TypeError) and "must return a requestx.Response" in str(broken)
     assert isinstance(fine, requestx.Response) and fine.status_code == 200
+
+
+def test_a_request_s_own_retries_win_in_map_and_pool(server: Server) -> None:
+    none, once = requestx.Retry(0), requestx.Retry(2, backoff_factor=0)
+    with requestx.Client(retries=once) as client:
+        own = client.build_request("GET", f"{server.url}/flaky?key=own-none&fail=1&status=503")
+        own.extensions["retries"] = none
+        mapped_own, mapped_default = client.map([own, f"{server.url}/flaky?key=own-default&fail=1&status=503"])
+        with client.pool(workers=2) as pool:
+            future = pool.submit("GET", f"{server.url}/flaky?key=own-pool&fail=1&status=503", retries=none)
+            submitted = future.result(timeout=10)
+    assert isinstance(mapped_own, requestx.Response) and isinstance(mapped_default, requestx.Response)
+    assert (mapped_own.status_code, mapped_own.retries) == (503, 0)
+    assert (mapped_default.status_code, mapped_default.retries) == (200, 1)
+    assert (submitted.status_code, submitted.retries) == (503, 0)
