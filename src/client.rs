@@ -146,6 +146,11 @@ impl Config {
         let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
         http.set_nodelay(true);
         http.set_connect_timeout(self.connect_timeout);
+        // reqwest's TCP keepalive and user-timeout defaults, so both clients notice a dead peer alike.
+        http.set_keepalive(Some(Duration::from_secs(15)));
+        http.set_keepalive_interval(Some(Duration::from_secs(15)));
+        http.set_keepalive_retries(Some(3));
+        http.set_tcp_user_timeout(Some(Duration::from_secs(30)));
         let client =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .timer(hyper_util::rt::TokioTimer::new())
