@@ -440,9 +440,9 @@ class Pool:
     def _submit(self, item: MapItem) -> concurrent.futures.Future[Response]:
         if self._closing:
             raise RuntimeError("cannot submit to a pool that is shutting down")
-        future = _PoolFuture(self, self._run.next_index)
         run = self._run
-        with self._lock:
+        with self._lock:  # the index and the future are taken together (submit is thread-safe)
+            future = _PoolFuture(self, run.next_index)
             self._futures[run.next_index] = future
             run.run_sync(run.start(item))
             # NOTE: with every worker busy a new request could only queue in the engine, so it

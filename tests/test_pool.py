@@ -469,3 +469,15 @@ def test_a_request_s_own_retries_win_in_map_and_pool(server: Server) -> None:
     assert (mapped_own.status_code, mapped_own.retries) == (503, 0)
     assert (mapped_default.status_code, mapped_default.retries) == (200, 1)
     assert (submitted.status_code, submitted.retries) == (503, 0)
+
+
+def test_pool_submit_from_many_threads(server: Server) -> None:
+    with requestx.Client() as client, client.pool(workers=8) as pool:
+
+        def submit_all(t: int) -> list[concurrent.futures.Future[requestx.Response]]:
+            return [pool.submit("GET", f"{server.url}/track?group=pool-threads&i={t}-{i}") for i in range(50)]
+
+        with concurrent.futures.ThreadPoolExecutor(4) as ex:
+            per_thread = list(ex.map(submit_all, range(4)))
+        for t, futures in enumerate(per_thread):
+            assert [f.result(timeout=30).json()["i"] for f in futures] == [f"{t}-{i}" for i in range(50)]
