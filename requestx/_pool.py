@@ -90,6 +90,8 @@ class Run:
         client._check_open()
         if not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency must be a positive int, not {concurrency!r}")
+        if per_host is not None and (not isinstance(per_host, int) or per_host < 1):
+            raise ValueError(f"per_host must be a positive int or None, not {per_host!r}")
         self.client = client
         self.is_async = is_async
         # A request's own `retries` (its extension) wins over the map's, which wins over the client's.

@@ -153,15 +153,18 @@ impl Batch {
         per_host: Option<usize>,
         rate: Option<f64>,
     ) -> PyResult<Self> {
-        if concurrency == 0 || per_host == Some(0) {
-            return Err(PyValueError::new_err(
-                "concurrency and per_host must be at least 1",
-            ));
+        let out_of_range = |n: usize| n == 0 || n > tokio::sync::Semaphore::MAX_PERMITS;
+        if out_of_range(concurrency) || per_host.is_some_and(out_of_range) {
+            return Err(PyValueError::new_err(format!(
+                "concurrency and per_host must be between 1 and {}",
+                tokio::sync::Semaphore::MAX_PERMITS
+            )));
         }
         if let Some(rate) = rate {
-            if !(rate.is_finite() && rate > 0.0) {
+            // 1/rate must be a Duration: at least one request in ~30 years.
+            if !(rate.is_finite() && rate >= 1e-9) {
                 return Err(PyValueError::new_err(format!(
-                    "rate must be a positive number of requests per second, not {rate}"
+                    "rate must be a positive number of requests per second, not {rate:?}"
                 )));
             }
         }

@@ -358,8 +358,11 @@ impl ClientCore {
             })
             .transpose()
         };
-        if max_connections == Some(0) {
-            return Err(PyValueError::new_err("max_connections must be at least 1"));
+        if max_connections.is_some_and(|n| n == 0 || n > Semaphore::MAX_PERMITS) {
+            return Err(PyValueError::new_err(format!(
+                "max_connections must be between 1 and {}",
+                Semaphore::MAX_PERMITS
+            )));
         }
         let config = Config {
             http1,

@@ -34,6 +34,7 @@ pub(crate) struct Policy {
     respect_retry_after: bool,
 }
 
+const MAX_SECONDS: f64 = 1e9;
 const IDEMPOTENT: [&str; 6] = ["DELETE", "GET", "HEAD", "OPTIONS", "PUT", "TRACE"];
 const RETRY_AFTER_STATUSES: [u16; 3] = [413, 429, 503];
 
@@ -92,7 +93,16 @@ impl Policy {
         if n <= 1 {
             return Duration::ZERO;
         }
-        let mut secs = self.backoff_factor * 2f64.powi(n as i32 - 1);
+        // 2**1100 is already infinite: the exponent is bounded, and 0 * inf (NaN) never reaches
+        // the Duration.
+        let mut secs = self.backoff_factor * 2f64.powi(n.min(1100) as i32 - 1);
+        if !secs.is_finite() {
+            secs = if self.backoff_factor == 0.0 {
+                0.0
+            } else {
+                self.backoff_max
+            };
+        }
         if self.backoff_jitter > 0.0 {
             secs += unit_random() * self.backoff_jitter;
         }
@@ -233,9 +243,10 @@ impl Retry {
             ("backoff_max", backoff_max),
             ("backoff_jitter", backoff_jitter),
         ] {
-            if !value.is_finite() || value < 0.0 {
+            // Bounded so every wait converts to a Duration (a year is already absurd).
+            if !(0.0..=MAX_SECONDS).contains(&value) {
                 return Err(PyValueError::new_err(format!(
-                    "{name} must be a finite number >= 0, not {value}"
+                    "{name} must be a number of seconds between 0 and {MAX_SECONDS}, not {value}"
                 )));
             }
         }
@@ -348,5 +359,11 @@ mod tests {
         };
         let secs: Vec<f64> = (1..=5).map(|n| p.backoff(n).as_secs_f64()).collect();
         assert_eq!(secs, [0.0, 1.0, 2.0, 3.0, 3.0]);
+        assert_eq!(p.backoff(u32::MAX).as_secs_f64(), 3.0);
+        let zero = Policy {
+            backoff_factor: 0.0,
+            ..p
+        };
+        assert_eq!(zero.backoff(5000), Duration::ZERO);
     }
 }

@@ -93,6 +93,12 @@ def test_map_rejects_bad_arguments(server: Server) -> None:
             client.map([], rate=0)
         with pytest.raises(ValueError):
             client.map([], per_host=0)
+        with pytest.raises(ValueError):
+            client.map([], per_host=-1)
+        with pytest.raises(ValueError):  # beyond what a semaphore holds: an error, not a panic
+            client.map([], concurrency=2**62)
+        with pytest.raises(ValueError):
+            client.map([], rate=1e-300)
         with pytest.raises(TypeError):
             client.map([], retries="3")  # type: ignore[arg-type]
         (result,) = list(client.map([42]))  # type: ignore[list-item]
@@ -368,6 +374,11 @@ def test_retry_policy_validates_and_describes_itself() -> None:
         requestx.Retry(backoff_factor=-1)
     with pytest.raises(ValueError):
         requestx.Retry(status_forcelist=[42])
+    with pytest.raises(ValueError):
+        requestx.Retry(backoff_max=1e30)
+    assert requestx.Retry(100_000, backoff_factor=0).get_backoff_time(5000) == 0.0
+    with pytest.raises(ValueError):
+        requestx.Client(limits=requestx.Limits(max_connections=2**62))
 
 
 def test_retries_listed_statuses_with_backoff(server: Server) -> None:
