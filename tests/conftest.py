@@ -43,7 +43,14 @@ def _terminate(proc: subprocess.Popen[bytes]) -> None:
 class Server:
     """A server process bound to a socket this process opened (so no port race)."""
 
-    def __init__(self, argv: list[str], scheme: str = "http", ca: str | None = None, probe: bool = True) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        scheme: str = "http",
+        ca: str | None = None,
+        probe: bool = True,
+        probe_path: str = "/small",
+    ) -> None:
         self.sock = _listening_socket()
         self.port = self.sock.getsockname()[1]
         self.url = f"{scheme}://127.0.0.1:{self.port}"
@@ -58,7 +65,7 @@ class Server:
         while True:
             try:
                 if probe:
-                    with urllib.request.urlopen(self.url + "/small", timeout=2, context=context) as r:
+                    with urllib.request.urlopen(self.url + probe_path, timeout=2, context=context) as r:
                         r.read()
                 else:  # a server that wants a client certificate: a TCP connect says it is up
                     socket.create_connection(("127.0.0.1", self.port), timeout=2).close()
@@ -108,6 +115,28 @@ def _hypercorn(*extra: str) -> list[str]:
         "warning",
         *extra,
     ]
+
+
+@pytest.fixture(scope="session")
+def httpbin_server() -> typing.Iterator[Server]:
+    """httpbin (the Flask app) under gunicorn, a real WSGI server."""
+    s = Server(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            "fd://{fd}",
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+            "httpbin:app",
+        ],
+        probe_path="/get",
+    )
+    yield s
+    s.stop()
 
 
 @pytest.fixture(scope="session")
