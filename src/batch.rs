@@ -20,9 +20,9 @@ use pyo3::types::{PyList, PyString};
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::bridge::hub::Hub;
+use crate::bridge::hub::{waiter_for, Hub};
 use crate::bridge::op::Op;
-use crate::bridge::slot::{Slot, Waiter};
+use crate::bridge::slot::Slot;
 use crate::client::{closed_error, next_op_id, ClientCore, Live};
 use crate::error::RxError;
 use crate::gate::Gate;
@@ -247,13 +247,7 @@ impl Batch {
     #[pyo3(signature = (hub=None))]
     fn doorbell(&self, hub: Option<&Hub>) -> Op {
         let id = next_op_id();
-        let waiter = match hub {
-            Some(hub) => Waiter::Hub {
-                hub: hub.inner.clone(),
-                id,
-            },
-            None => Waiter::Thread,
-        };
+        let waiter = waiter_for(hub, id);
         let slot = Slot::new(waiter);
         *self.inner.doorbell.lock() = Some(slot.clone());
         // A result that landed before the bell was hung would not ring it: ring it here.

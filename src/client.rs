@@ -16,7 +16,7 @@ use reqwest::Url;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::bridge::hub::Hub;
+use crate::bridge::hub::{waiter_for, Hub};
 use crate::bridge::op::{run_blocking, Op};
 use crate::bridge::slot::{Slot, Waiter};
 use crate::error::{ErrorKind, RxError};
@@ -435,13 +435,7 @@ impl ClientCore {
         retry: Option<Bound<'_, Retry>>,
     ) -> PyResult<Op> {
         let id = next_op_id();
-        let waiter = match hub {
-            Some(hub) => Waiter::Hub {
-                hub: hub.inner.clone(),
-                id,
-            },
-            None => Waiter::Thread,
-        };
+        let waiter = waiter_for(hub, id);
         let job = self.prepare(
             py,
             method,

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, Mutex, OwnedSemaphorePermit};
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::bridge::hub::Hub;
+use crate::bridge::hub::{waiter_for, Hub};
 use crate::bridge::op::{wait_slot, Op};
 use crate::bridge::slot::{Slot, Waiter};
 use crate::error::{ErrorKind, RxError};
@@ -217,10 +217,7 @@ impl BodyStream {
     /// end); the hub reports it. Then call `next_nowait` again.
     fn wait_ready(&self, hub: &Hub) -> Op {
         let id = crate::client::next_op_id();
-        let slot = Slot::new(Waiter::Hub {
-            hub: hub.inner.clone(),
-            id,
-        });
+        let slot = Slot::new(waiter_for(Some(hub), id));
         self.park(&slot);
         Op { slot, id }
     }

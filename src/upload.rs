@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use tokio::sync::mpsc;
 
-use crate::bridge::hub::Hub;
+use crate::bridge::hub::{waiter_for, Hub};
 use crate::bridge::op::{run_blocking, Op};
 use crate::bridge::slot::{Slot, Waiter};
 use crate::error::{ErrorKind, RxError};
@@ -127,13 +127,7 @@ impl BodySender {
     /// As `send_blocking`, for an event loop: the Op's result is True (queued) or False.
     fn submit_send(&self, hub: &Hub, chunk: PyBackedBytes) -> Op {
         let id = crate::client::next_op_id();
-        let job = self.send_job(
-            Bytes::from_owner(chunk),
-            Waiter::Hub {
-                hub: hub.inner.clone(),
-                id,
-            },
-        );
+        let job = self.send_job(Bytes::from_owner(chunk), waiter_for(Some(hub), id));
         let slot = job.slot.clone();
         runtime::engine().submit(job);
         Op { slot, id }

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crossbeam_queue::SegQueue;
+
+use super::slot::Waiter;
 use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 
@@ -35,6 +37,18 @@ impl HubInner {
                 )
             };
         }
+    }
+}
+
+/// Who hears that operation `id` completed: the loop behind `hub`, or, without one, the thread
+/// that blocks on the slot.
+pub(crate) fn waiter_for(hub: Option<&Hub>, id: u64) -> Waiter {
+    match hub {
+        Some(hub) => Waiter::Hub {
+            hub: hub.inner.clone(),
+            id,
+        },
+        None => Waiter::Thread,
     }
 }
 

@@ -66,6 +66,14 @@ def _event(key: str) -> asyncio.Event:
     return EVENTS[key]
 
 
+async def _wait_event(key: str, query: dict[str, str]) -> None:
+    """Waits for event `key`, at most `wait` seconds (5 by default)."""
+    try:
+        await asyncio.wait_for(_event(key).wait(), float(query.get("wait", "5")))
+    except asyncio.TimeoutError:
+        pass
+
+
 async def _body(receive) -> bytes:
     chunks = []
     while True:
@@ -89,12 +97,16 @@ async def _json(send, obj, status: int = 200, headers=()) -> None:
     await _respond(send, status, json.dumps(obj).encode(), headers, b"application/json")
 
 
+def _record_disconnect(key: str) -> None:
+    DISCONNECTED.add(key)
+    _event("disconnect:" + key).set()
+
+
 async def _wait_disconnect(receive, key: str) -> None:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            DISCONNECTED.add(key)
-            _event("disconnect:" + key).set()
+            _record_disconnect(key)
             return
 
 
@@ -151,17 +163,11 @@ async def _route(scope, receive, send, path: str, query: dict[str, str]) -> None
         await _wait_disconnect(receive, query["id"])
     elif path == "/started":
         # Waits (bounded) until /hang?id=... has arrived.
-        try:
-            await asyncio.wait_for(_event("start:" + query["id"]).wait(), float(query.get("wait", "5")))
-        except asyncio.TimeoutError:
-            pass
+        await _wait_event("start:" + query["id"], query)
         await _json(send, {"started": _event("start:" + query["id"]).is_set()})
     elif path == "/disconnected":
         # Waits (bounded) for the disconnect of `id`, so tests need no sleeps of their own.
-        try:
-            await asyncio.wait_for(_event("disconnect:" + query["id"]).wait(), float(query.get("wait", "5")))
-        except asyncio.TimeoutError:
-            pass
+        await _wait_event("disconnect:" + query["id"], query)
         await _json(send, {"disconnected": query["id"] in DISCONNECTED})
     elif path == "/stats":
         await _json(send, dict(STATS))
@@ -231,8 +237,7 @@ async def _route(scope, receive, send, path: str, query: dict[str, str]) -> None
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                DISCONNECTED.add(key)
-                _event("disconnect:" + key).set()
+                _record_disconnect(key)
                 return
             total += len(message.get("body", b""))
             if total:

@@ -9,6 +9,8 @@ import socket
 import threading
 import time
 
+from tests.servers.listener import ThreadedServer
+
 RESPONSES: dict[str, bytes] = {
     "/garbage": b"HELLO THERE\r\n\r\n",
     "/truncated": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789",
@@ -24,30 +26,12 @@ RESPONSES: dict[str, bytes] = {
 STALL_AFTER_HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123"
 
 
-class RawServer:
+class RawServer(ThreadedServer):
     def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._stop = threading.Event()
-        self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
         self.drops: dict[str, int] = {}
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        self.sock.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            self._conns.append(conn)
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+        super().__init__()
+        self.url = f"http://127.0.0.1:{self.port}"
 
     def _handle(self, conn: socket.socket) -> None:
         try:
@@ -80,13 +64,3 @@ class RawServer:
             pass
         finally:
             conn.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.sock.close()
-        for conn in self._conns:
-            try:
-                conn.close()
-            except OSError:
-                pass

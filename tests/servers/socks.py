@@ -10,32 +10,18 @@ import socket
 import struct
 import threading
 
+from tests.servers.listener import ThreadedServer
 
-class SocksServer:
+
+class SocksServer(ThreadedServer):
     def __init__(self, credentials: tuple[str, str] | None = None) -> None:
         self.credentials = credentials
         self.targets: list[tuple[str, int]] = []
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        super().__init__()
 
     def url(self, scheme: str = "socks5", auth: tuple[str, str] | None = None) -> str:
         userinfo = f"{auth[0]}:{auth[1]}@" if auth else ""
         return f"{scheme}://{userinfo}127.0.0.1:{self.port}"
-
-    def _serve(self) -> None:
-        self.sock.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     @staticmethod
     def _read(conn: socket.socket, n: int) -> bytes:
@@ -108,8 +94,3 @@ class SocksServer:
         other.start()
         pipe(a, b)
         other.join(10)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.sock.close()
