@@ -338,7 +338,7 @@ class Run:
                     if exhausted:
                         return
                     continue
-                self.batch.doorbell().wait(spin=False)
+                self.batch.doorbell().wait()
                 for step in self.received():
                     self.run_sync(step)
         finally:
@@ -537,7 +537,7 @@ class Pool:
                     return
                 self._bell = bell = run.batch.doorbell()
             try:
-                bell.wait(spin=False)
+                bell.wait()
             except RuntimeError:
                 pass  # the bell was cancelled: the pool is shutting down
             with self._lock:

@@ -254,7 +254,7 @@ impl Batch {
         if !self.inner.done.is_empty() {
             self.inner.ring();
         }
-        Op { slot, id }
+        Op::without_spin(slot, id)
     }
 
     /// `[(key, response tuple | exception), ...]` for every request finished since the last call.

@@ -449,7 +449,7 @@ impl ClientCore {
         )?;
         let slot = job.slot.clone();
         runtime::engine().submit(job);
-        Ok(Op { slot, id })
+        Ok(Op::new(slot, id))
     }
 
     /// Aborts every in-flight request and stream of this client and lets its pool close.

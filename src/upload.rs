@@ -13,7 +13,7 @@ use pyo3::pybacked::PyBackedBytes;
 use tokio::sync::mpsc;
 
 use crate::bridge::hub::{waiter_for, Hub};
-use crate::bridge::op::{run_blocking, Op};
+use crate::bridge::op::{wait_slot, Op};
 use crate::bridge::slot::{Slot, Waiter};
 use crate::error::{ErrorKind, RxError};
 use crate::response::Payload;
@@ -120,7 +120,10 @@ impl BodySender {
     /// Queues `chunk`, blocking this thread (GIL released, signals checked) while the channel is
     /// full. False when the request stopped reading its body; WriteTimeout past the write timeout.
     fn send_blocking(&self, py: Python<'_>, chunk: PyBackedBytes) -> PyResult<bool> {
-        let outcome = run_blocking(py, self.send_job(Bytes::from_owner(chunk), Waiter::Thread))?;
+        let job = self.send_job(Bytes::from_owner(chunk), Waiter::Thread);
+        let slot = job.slot.clone();
+        // No yields first: the request task that drains the channel needs this core.
+        let outcome = wait_slot(py, &slot, Some(job), false)?;
         accepted(py, outcome)
     }
 
@@ -130,7 +133,7 @@ impl BodySender {
         let job = self.send_job(Bytes::from_owner(chunk), waiter_for(Some(hub), id));
         let slot = job.slot.clone();
         runtime::engine().submit(job);
-        Op { slot, id }
+        Op::without_spin(slot, id)
     }
 
     /// Ends the body: hyper finishes the request once the queued chunks are written.
