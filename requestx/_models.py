@@ -13,7 +13,7 @@ from . import _bridge
 from ._content import RequestContent, StreamBody, encode_request
 from ._exceptions import DecodingError, HTTPStatusError, RequestNotRead, ResponseNotRead, StreamClosed, StreamConsumed
 from ._headers import Headers, HeaderTypes
-from ._requestx import BodyStream, Decoder, RawHeaders, json_loads
+from ._requestx import BodyStream, Decoder, LineDecoder, RawHeaders, json_loads
 from ._status_codes import codes
 from ._urls import URL, QueryParamTypes
 
@@ -515,11 +515,18 @@ class Response:
         if text:
             yield text
 
+    def _line_decoder(self) -> LineDecoder | _TextLines:
+        # UTF-8 (the default, and what SSE mandates) is decoded and split in Rust in one pass.
+        encoding = self.encoding or "utf-8"
+        if codecs.lookup(encoding).name == "utf-8":
+            return LineDecoder()
+        return _TextLines(encoding)
+
     def iter_lines(self) -> typing.Iterator[str]:
-        splitter = _LineSplitter()
-        for text in self.iter_text():
-            yield from splitter.feed(text)
-        yield from splitter.flush()
+        lines = self._line_decoder()
+        for chunk in self.iter_bytes():
+            yield from lines.feed(chunk)
+        yield from lines.flush()
 
     async def aiter_raw(self, chunk_size: int | None = None) -> typing.AsyncIterator[bytes]:
         if self._content is not None and self._stream is None:
@@ -561,11 +568,11 @@ class Response:
             yield text
 
     async def aiter_lines(self) -> typing.AsyncIterator[str]:
-        splitter = _LineSplitter()
-        async for text in self.aiter_text():
-            for line in splitter.feed(text):
+        lines = self._line_decoder()
+        async for chunk in self.aiter_bytes():
+            for line in lines.feed(chunk):
                 yield line
-        for line in splitter.flush():
+        for line in lines.flush():
             yield line
 
     def iter_sse(self) -> typing.Iterator[typing.Any]:
@@ -631,16 +638,29 @@ def _rechunk(chunks: typing.Iterable[bytes], chunk_size: int | None) -> typing.I
         yield pending
 
 
-class _LineSplitter:
-    """Splits text on \\n, \\r\\n and \\r, including separators split across chunks."""
+class _TextLines:
+    """Lines of a body in an encoding other than UTF-8: Python's incremental decoder, then httpx's
+    line rules (those of `str.splitlines`, a `\\r` at a chunk's end waiting for a `\\n`)."""
 
-    __slots__ = ("_buffer", "_trailing_cr")
+    __slots__ = ("_buffer", "_decoder", "_trailing_cr")
 
-    def __init__(self) -> None:
+    def __init__(self, encoding: str) -> None:
+        self._decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
         self._buffer: list[str] = []
         self._trailing_cr = False
 
-    def feed(self, text: str) -> list[str]:
+    def feed(self, chunk: bytes) -> list[str]:
+        return self._split(self._decoder.decode(chunk))
+
+    def flush(self) -> list[str]:
+        lines = self._split(self._decoder.decode(b"", final=True))
+        if self._buffer or self._trailing_cr:
+            lines.append("".join(self._buffer))
+        self._buffer = []
+        self._trailing_cr = False
+        return lines
+
+    def _split(self, text: str) -> list[str]:
         if self._trailing_cr:
             text = "\r" + text
             self._trailing_cr = False
@@ -650,9 +670,7 @@ class _LineSplitter:
         if not text:
             return []
         lines = text.splitlines()
-        if not lines:
-            return []
-        trailing = text[-1] not in "\n\r"
+        trailing = text[-1] not in _LINE_BREAKS
         if len(lines) == 1 and trailing:
             self._buffer.append(lines[0])
             return []
@@ -663,10 +681,5 @@ class _LineSplitter:
             self._buffer.append(lines.pop())
         return lines
 
-    def flush(self) -> list[str]:
-        if not self._buffer and not self._trailing_cr:
-            return []
-        line = "".join(self._buffer)
-        self._buffer = []
-        self._trailing_cr = False
-        return [line]
+
+_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines splits on

@@ -7,6 +7,7 @@ __all__ = [
     "BodySender",
     "BodyStream",
     "Decoder",
+    "LineDecoder",
     "ServerSentEvent",
     "SseDecoder",
     "ClientCore",
@@ -118,6 +119,12 @@ class Decoder:
     def __new__(cls, content_encoding: str) -> Decoder: ...
     def decode(self, chunk: bytes) -> bytes: ...
     def flush(self) -> bytes: ...
+
+@final
+class LineDecoder:
+    def __new__(cls) -> LineDecoder: ...
+    def feed(self, chunk: bytes) -> list[str]: ...
+    def flush(self) -> list[str]: ...
 
 @final
 class ServerSentEvent:

@@ -8,6 +8,7 @@ mod error;
 mod gate;
 mod incoming;
 mod json;
+mod lines;
 mod request;
 mod response;
 mod retry;
@@ -28,6 +29,7 @@ fn _requestx(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sse::SseDecoder>()?;
     m.add_class::<sse::ServerSentEvent>()?;
     m.add_class::<decode::Decoder>()?;
+    m.add_class::<lines::LineDecoder>()?;
     m.add_class::<upload::BodySender>()?;
     m.add_class::<batch::Batch>()?;
     m.add_class::<retry::Retry>()?;

@@ -119,15 +119,46 @@ def test_stalled_stream_read_timeout_async(raw_server, arun) -> None:
     arun(main)
 
 
-def test_iter_text_and_lines_across_chunk_boundaries() -> None:
-    from requestx._models import _LineSplitter
+# Every line break str.splitlines (and so httpx) knows, a CRLF, an empty line, multi-byte text.
+LINES_TEXT = "a\r\nb\rc\nd\x0be\x0cf\x1cg\x1dh\x1ei\x85j\u2028k\u2029l\n\nm é✓ \U0001f600 end\r"
 
-    splitter = _LineSplitter()
-    out = []
-    for piece in ["a\r", "\nb", "\rc\n", "d\r\n\r", "\n", "tail"]:
-        out += splitter.feed(piece)
-    out += splitter.flush()
-    assert out == ["a", "b", "c", "d", "", "tail"]
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16-le", "latin-1"])
+def test_line_decoders_at_every_split_point(encoding: str) -> None:
+    from requestx._models import LineDecoder, _TextLines
+
+    text = LINES_TEXT if encoding != "latin-1" else LINES_TEXT.encode("latin-1", "replace").decode("latin-1")
+    body = text.encode(encoding)
+    for cut in range(len(body) + 1):
+        lines = LineDecoder() if encoding == "utf-8" else _TextLines(encoding)
+        out = lines.feed(body[:cut]) + lines.feed(body[cut:]) + lines.flush()
+        assert out == text.splitlines(), (encoding, cut)
+
+
+def test_line_decoder_replaces_invalid_utf8() -> None:
+    from requestx._models import LineDecoder
+
+    lines = LineDecoder()
+    assert lines.feed(b"ok\xff\n\xe2") + lines.feed(b"\x82\xac\n\xe2\x82") + lines.flush() == [
+        "ok\ufffd",
+        "\u20ac",
+        "\ufffd",
+    ]
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "utf-16-le"])
+@pytest.mark.parametrize("split", [1, 3, 1000])
+def test_iter_lines_across_chunk_boundaries(server, arun, charset: str, split: int) -> None:
+    params = {"text": LINES_TEXT, "charset": charset, "split": str(split)}
+    expected = LINES_TEXT.splitlines()
+    with requestx.Client() as c, c.stream("GET", server.url + "/pieces", params=params) as r:
+        assert list(r.iter_lines()) == expected
+
+    async def main() -> list[str]:
+        async with requestx.AsyncClient() as c, c.stream("GET", server.url + "/pieces", params=params) as r:
+            return [line async for line in r.aiter_lines()]
+
+    assert arun(main) == expected
 
 
 def test_iter_text_multibyte_split(server) -> None:

@@ -176,6 +176,16 @@ async def _route(scope, receive, send, path: str, query: dict[str, str]) -> None
         text = query.get("text", "héllo wörld")
         ctype = f"text/plain; charset={charset}" if charset else "text/plain"
         await _respond(send, 200, text.encode(charset or "utf-8"), content_type=ctype.encode())
+    elif path == "/pieces":
+        # The text in the given charset, sent `split` bytes per body message.
+        charset = query.get("charset", "utf-8")
+        body = query["text"].encode(charset)
+        step = int(query.get("split", "1"))
+        ctype = f"text/plain; charset={charset}".encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", ctype)]})
+        for i in range(0, len(body), step):
+            await send({"type": "http.response.body", "body": body[i : i + step], "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
     elif path == "/json":
         doc = {"items": [{"id": i, "name": f"n{i}", "ok": i % 2 == 0, "score": i / 3, "tags": None} for i in range(50)]}
         await _json(send, doc)
