@@ -13,7 +13,7 @@ from . import _bridge
 from ._content import RequestContent, StreamBody, encode_request
 from ._exceptions import DecodingError, HTTPStatusError, RequestNotRead, ResponseNotRead, StreamClosed, StreamConsumed
 from ._headers import Headers, HeaderTypes
-from ._requestx import BodyStream, Decoder, LineDecoder, RawHeaders, json_loads
+from ._requestx import BodyStream, Decoder, LineDecoder, RawHeaders, async_lines, json_loads
 from ._status_codes import codes
 from ._urls import URL, QueryParamTypes
 
@@ -567,8 +567,15 @@ class Response:
         if text:
             yield text
 
-    async def aiter_lines(self) -> typing.AsyncIterator[str]:
+    def aiter_lines(self) -> typing.AsyncIterator[str]:
         lines = self._line_decoder()
+        if isinstance(lines, LineDecoder):
+            # A native iterator: a ready line costs no coroutine frame (see src/async_lines.rs).
+            chunks = typing.cast(typing.AsyncGenerator[bytes, None], self.aiter_bytes())
+            return async_lines(lines, _LineSource(chunks))
+        return self._aiter_decoded_lines(lines)
+
+    async def _aiter_decoded_lines(self, lines: _TextLines) -> typing.AsyncIterator[str]:
         async for chunk in self.aiter_bytes():
             for line in lines.feed(chunk):
                 yield line
@@ -636,6 +643,28 @@ def _rechunk(chunks: typing.Iterable[bytes], chunk_size: int | None) -> typing.I
             pending = pending[chunk_size:]
     if pending:
         yield pending
+
+
+class _LineSource:
+    """Feeds the native iterator of `aiter_lines()` from `aiter_bytes()` when no line is ready."""
+
+    __slots__ = ("_chunks",)
+
+    def __init__(self, chunks: typing.AsyncGenerator[bytes, None]) -> None:
+        self._chunks = chunks
+
+    async def refill(self, lines: LineDecoder) -> str:
+        while True:
+            try:
+                chunk = await self._chunks.__anext__()
+            except StopAsyncIteration:
+                lines.finish()
+                return lines.pop()  # StopAsyncIteration if the body ended on a line break
+            if lines.push(chunk):
+                return lines.pop()
+
+    async def aclose(self) -> None:
+        await self._chunks.aclose()
 
 
 class _TextLines:

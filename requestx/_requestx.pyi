@@ -1,6 +1,7 @@
 """The native engine (Rust). Private: use the `requestx` package."""
 
-from typing import Any, final
+from collections.abc import AsyncIterator
+from typing import Any, Protocol, final
 
 __all__ = [
     "Batch",
@@ -16,6 +17,7 @@ __all__ = [
     "RawHeaders",
     "Retry",
     "_after_fork_child",
+    "async_lines",
     "json_loads",
 ]
 
@@ -125,6 +127,15 @@ class LineDecoder:
     def __new__(cls) -> LineDecoder: ...
     def feed(self, chunk: bytes) -> list[str]: ...
     def flush(self) -> list[str]: ...
+    def push(self, chunk: bytes) -> bool: ...
+    def finish(self) -> None: ...
+    def pop(self) -> str: ...
+
+class _LineSource(Protocol):
+    async def refill(self, lines: LineDecoder, /) -> str: ...
+    async def aclose(self) -> None: ...
+
+def async_lines(decoder: LineDecoder, source: _LineSource) -> AsyncIterator[str]: ...
 
 @final
 class ServerSentEvent:

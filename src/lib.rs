@@ -1,5 +1,6 @@
 //! The native engine of requestx. This file is only the table of contents.
 
+mod async_lines;
 mod batch;
 mod bridge;
 mod client;
@@ -34,6 +35,7 @@ fn _requestx(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<batch::Batch>()?;
     m.add_class::<retry::Retry>()?;
     m.add_function(wrap_pyfunction!(json::json_loads, m)?)?;
+    m.add_function(wrap_pyfunction!(async_lines::async_lines, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_after_fork_child, m)?)?;
     Ok(())
 }

@@ -161,6 +161,99 @@ def test_iter_lines_across_chunk_boundaries(server, arun, charset: str, split: i
     assert arun(main) == expected
 
 
+def test_aiter_lines_iterator_protocol(server, arun) -> None:
+    # aiter_lines() of a UTF-8 body is a native async iterator: check it behaves as one.
+    params = {"text": "one\ntwo\nthree", "split": "2"}
+
+    async def main() -> None:
+        async with requestx.AsyncClient() as c, c.stream("GET", server.url + "/pieces", params=params) as r:
+            lines = r.aiter_lines()
+            assert lines.__aiter__() is lines
+            assert await lines.__anext__() == "one"
+            assert await anext(lines) == "two"
+            assert [line async for line in lines] == ["three"]
+            for _ in range(2):  # exhausted for good
+                with pytest.raises(StopAsyncIteration):
+                    await lines.__anext__()
+            with pytest.raises(requestx.StreamConsumed):
+                await anext(r.aiter_lines())  # a new one needs the body again
+        async with requestx.AsyncClient() as c, c.stream("GET", server.url + "/pieces", params=params) as r:
+            lines = r.aiter_lines()
+            assert await anext(lines) == "one"
+            await lines.aclose()  # as an async generator's: nothing more comes out
+            with pytest.raises(StopAsyncIteration):
+                await anext(lines)
+
+    arun(main)
+
+
+def test_aiter_lines_under_a_tracer(server, arun) -> None:
+    # A trace function makes CPython await through __next__/StopIteration instead of am_send.
+    import sys
+
+    def tracer(frame: object, event: str, arg: object) -> object:
+        return tracer
+
+    params = {"text": LINES_TEXT, "split": "3"}
+
+    async def main() -> list[str]:
+        sys.settrace(tracer)
+        try:
+            async with requestx.AsyncClient() as c, c.stream("GET", server.url + "/pieces", params=params) as r:
+                return [line async for line in r.aiter_lines()]
+        finally:
+            sys.settrace(None)
+
+    assert arun(main) == LINES_TEXT.splitlines()
+
+
+def test_aiter_lines_error_mid_body(raw_server, arun) -> None:
+    async def main() -> list[str]:
+        seen = []
+        async with requestx.AsyncClient() as c, c.stream("GET", raw_server.url + "/truncated") as r:
+            with pytest.raises(requestx.RemoteProtocolError):
+                async for line in r.aiter_lines():
+                    seen.append(line)
+        return seen
+
+    assert arun(main) == []
+
+
+def test_aiter_lines_cancelled_mid_stream(server, arun) -> None:
+    key = uuid.uuid4().hex
+
+    async def main() -> None:
+        async with requestx.AsyncClient() as c:
+            params = {"id": key, "total": 1 << 30, "chunk": 100, "lines": 1}
+
+            async def read_lines() -> None:
+                async with c.stream("GET", server.url + "/firehose", params=params) as r:
+                    async for _line in r.aiter_lines():
+                        await arun.sleep(0)
+
+            assert await arun.cancel_after(0.3, read_lines)
+
+    arun(main)
+    assert get_json(f"{server.url}/disconnected?id={key}&wait=5")["disconnected"]
+
+
+def test_aiter_lines_in_a_reference_cycle_is_collected(server, arun) -> None:
+    import gc
+    import weakref
+
+    async def main() -> weakref.ref[requestx.Response]:
+        async with requestx.AsyncClient() as c:
+            r = await c.get(server.url + "/pieces", params={"text": "a\nb"})
+            lines = r.aiter_lines()
+            assert await anext(lines) == "a"
+            r.held = lines  # response -> iterator -> source -> aiter_bytes -> response
+            return weakref.ref(r)
+
+    gone = arun(main)
+    gc.collect()
+    assert gone() is None
+
+
 def test_iter_text_multibyte_split(server) -> None:
     text = "é✓" * 1000
     with requestx.Client() as c, c.stream("GET", server.url + "/text", params={"text": text}) as r:

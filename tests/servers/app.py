@@ -213,11 +213,12 @@ async def _route(scope, receive, send, path: str, query: dict[str, str]) -> None
         _event("gate:" + query["id"]).set()
         await _respond(send, 200, b"opened")
     elif path == "/firehose":
-        # Streams `total` bytes in `chunk`-sized pieces, counting what it managed to hand over.
+        # Streams `total` bytes in `chunk`-sized pieces (each ending a line if `lines`), counting
+        # what it managed to hand over.
         key, total, size = query["id"], int(query["total"]), int(query.get("chunk", "65536"))
         SENT[key] = 0
         watcher = asyncio.ensure_future(_wait_disconnect(receive, key))
-        block = b"z" * size
+        block = b"z" * (size - 1) + (b"\n" if query.get("lines") else b"z")
         await send(
             {"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(total).encode())]}
         )
