@@ -92,6 +92,19 @@ async def pyreqwest_async():
                 n += d.decode(p.decode()) is not None
     return n
 
+async def rnet_async():
+    import rnet
+    c = rnet.Client()
+    n, d, tail = 0, Decoder(), b""
+    r = await c.get(URL)
+    async with r.stream() as s:
+        async for chunk in s:
+            parts = (tail + bytes(chunk)).split(b"\n")
+            tail = parts.pop()
+            for p in parts:
+                n += d.decode(p.decode()) is not None
+    return n
+
 async def main():
     fn = globals()[LIB.replace("-", "_")]
     await fn()  # warm-up: imports, connection
@@ -150,7 +163,7 @@ def main() -> int:
                 time.sleep(0.05)
         url = f"http://127.0.0.1:{port}/sse"
         cells = [("requestx-async", args.requestx_python)] + [
-            (lib, args.peers_python) for lib in ("httpx-async", "aiohttp-async", "pyreqwest-async")
+            (lib, args.peers_python) for lib in ("httpx-async", "aiohttp-async", "pyreqwest-async", "rnet-async")
         ]
         results: dict[str, float] = {}
         for lib, python in cells:

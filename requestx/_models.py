@@ -13,12 +13,13 @@ from . import _bridge
 from ._content import RequestContent, StreamBody, encode_request
 from ._exceptions import DecodingError, HTTPStatusError, RequestNotRead, ResponseNotRead, StreamClosed, StreamConsumed
 from ._headers import Headers, HeaderTypes
-from ._requestx import BodyStream, Decoder, LineDecoder, RawHeaders, async_lines, json_loads
+from ._requestx import BodyStream, Decoder, LineDecoder, RawHeaders, SseDecoder, json_loads, native_aiter
 from ._status_codes import codes
 from ._urls import URL, QueryParamTypes
 
 if typing.TYPE_CHECKING:
     from ._cookies import Cookies
+    from ._requestx import _NativeAsyncIterator as NativeAsyncIterator
 
 __all__ = ["Request", "RequestParts", "Response"]
 
@@ -572,7 +573,7 @@ class Response:
         if isinstance(lines, LineDecoder):
             # A native iterator: a ready line costs no coroutine frame (see src/async_lines.rs).
             chunks = typing.cast(typing.AsyncGenerator[bytes, None], self.aiter_bytes())
-            return async_lines(lines, _LineSource(chunks))
+            return native_aiter(lines, _ChunkSource(chunks))
         return self._aiter_decoded_lines(lines)
 
     async def _aiter_decoded_lines(self, lines: _TextLines) -> typing.AsyncIterator[str]:
@@ -645,23 +646,29 @@ def _rechunk(chunks: typing.Iterable[bytes], chunk_size: int | None) -> typing.I
         yield pending
 
 
-class _LineSource:
-    """Feeds the native iterator of `aiter_lines()` from `aiter_bytes()` when no line is ready."""
+class _ChunkSource:
+    """Feeds a native async iterator (`native_aiter`: `aiter_lines()`, `aiter_sse()`) from body
+    chunks when nothing is ready; `on_end` runs once the body has ended."""
 
-    __slots__ = ("_chunks",)
+    __slots__ = ("_chunks", "_on_end")
 
-    def __init__(self, chunks: typing.AsyncGenerator[bytes, None]) -> None:
+    def __init__(
+        self, chunks: typing.AsyncGenerator[bytes, None], on_end: typing.Callable[[], None] | None = None
+    ) -> None:
         self._chunks = chunks
+        self._on_end = on_end
 
-    async def refill(self, lines: LineDecoder) -> str:
+    async def refill(self, decoder: LineDecoder | SseDecoder, items: NativeAsyncIterator[typing.Any]) -> typing.Any:
         while True:
             try:
                 chunk = await self._chunks.__anext__()
             except StopAsyncIteration:
-                lines.finish()
-                return lines.pop()  # StopAsyncIteration if the body ended on a line break
-            if lines.push(chunk):
-                return lines.pop()
+                decoder.finish()
+                if self._on_end is not None:
+                    self._on_end()
+                return items.take()  # StopAsyncIteration if nothing was left
+            if decoder.push(chunk):
+                return items.take()
 
     async def aclose(self) -> None:
         await self._chunks.aclose()

@@ -11,11 +11,13 @@ import contextlib
 import typing
 
 from ._exceptions import TransportError
-from ._requestx import ServerSentEvent, SseDecoder
+from ._models import _ChunkSource
+from ._requestx import ServerSentEvent, SseDecoder, native_aiter
 
 if typing.TYPE_CHECKING:
     from ._client import AsyncClient, Client
     from ._models import Response
+    from ._requestx import _NativeAsyncIterator as NativeAsyncIterator
 
 __all__ = ["EventSource", "SSEError", "ServerSentEvent", "aconnect_sse", "connect_sse"]
 
@@ -41,13 +43,20 @@ def iter_sse(response: Response) -> typing.Iterator[ServerSentEvent]:
     response.extensions["last_event_id"] = decoder.last_event_id
 
 
-async def aiter_sse(response: Response) -> typing.AsyncIterator[ServerSentEvent]:
-    check_event_stream(response)
+def aiter_sse(response: Response) -> NativeAsyncIterator[ServerSentEvent]:
+    # A native async iterator (src/aiter.rs): a parsed event costs no coroutine frame. The
+    # Content-Type is checked when iteration starts, as an async generator would.
     decoder = SseDecoder()
-    async for chunk in response.aiter_bytes():
-        for event in decoder.feed(chunk):
-            yield event
-    response.extensions["last_event_id"] = decoder.last_event_id
+
+    async def checked_chunks() -> typing.AsyncGenerator[bytes, None]:
+        check_event_stream(response)
+        async for chunk in response.aiter_bytes():
+            yield chunk
+
+    def ended() -> None:
+        response.extensions["last_event_id"] = decoder.last_event_id
+
+    return native_aiter(decoder, _ChunkSource(checked_chunks(), ended))
 
 
 class EventSource:
@@ -55,17 +64,32 @@ class EventSource:
 
     def __init__(self, response: Response) -> None:
         self.response = response
-        self.last_event_id = ""
+        self._last_event_id = ""
+        self._events: NativeAsyncIterator[ServerSentEvent] | None = None
+
+    @property
+    def last_event_id(self) -> str:
+        """The id of the last event handed out (by `iter_sse` or `aiter_sse`)."""
+        if self._events is not None:
+            last = self._events.last()
+            if last is not None:
+                return last.id
+        return self._last_event_id
+
+    @last_event_id.setter
+    def last_event_id(self, value: str) -> None:
+        self._events = None
+        self._last_event_id = value
 
     def iter_sse(self) -> typing.Iterator[ServerSentEvent]:
+        self._events = None
         for event in iter_sse(self.response):
-            self.last_event_id = event.id
+            self._last_event_id = event.id
             yield event
 
-    async def aiter_sse(self) -> typing.AsyncIterator[ServerSentEvent]:
-        async for event in aiter_sse(self.response):
-            self.last_event_id = event.id
-            yield event
+    def aiter_sse(self) -> typing.AsyncIterator[ServerSentEvent]:
+        self._events = aiter_sse(self.response)
+        return self._events
 
 
 def _sse_headers(kwargs: dict[str, typing.Any], last_event_id: str | None) -> None:

@@ -1,6 +1,6 @@
 //! The native engine of requestx. This file is only the table of contents.
 
-mod async_lines;
+mod aiter;
 mod batch;
 mod bridge;
 mod client;
@@ -35,7 +35,7 @@ fn _requestx(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<batch::Batch>()?;
     m.add_class::<retry::Retry>()?;
     m.add_function(wrap_pyfunction!(json::json_loads, m)?)?;
-    m.add_function(wrap_pyfunction!(async_lines::async_lines, m)?)?;
+    m.add_function(wrap_pyfunction!(aiter::native_aiter, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_after_fork_child, m)?)?;
     Ok(())
 }

@@ -11,10 +11,14 @@
 //! `sse_lines` row (200k events, two lines each) is bound by Python's cost per line.
 
 use std::borrow::Cow;
+use std::ffi::CStr;
 
 use pyo3::exceptions::{PyRuntimeError, PyStopAsyncIteration};
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyString};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyList, PyString, PyType};
+
+use crate::aiter::{ItemQueue, Queued};
 
 /// Bytes that end a line on their own (besides `\r`, handled for `\r\n`).
 fn is_ascii_break(b: u8) -> bool {
@@ -157,18 +161,30 @@ pub(crate) struct LineQueue {
     taken: usize,
 }
 
+impl ItemQueue for LineQueue {
+    fn is_empty(&self) -> bool {
+        self.taken == self.ends.len()
+    }
+
+    fn pop<'py>(&mut self, py: Python<'py>) -> Option<PyResult<Bound<'py, PyAny>>> {
+        self.pop_line(py).map(|line| Ok(line.into_any()))
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+        self.taken = 0;
+    }
+}
+
 impl LineQueue {
     fn push(&mut self, line: &str) {
         self.text.push_str(line);
         self.ends.push(self.text.len());
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.taken == self.ends.len()
-    }
-
     /// The next line as a new `str`, or None.
-    pub(crate) fn pop<'py>(&mut self, py: Python<'py>) -> Option<Bound<'py, PyString>> {
+    fn pop_line<'py>(&mut self, py: Python<'py>) -> Option<Bound<'py, PyString>> {
         let end = *self.ends.get(self.taken)?;
         let start = match self.taken {
             0 => 0,
@@ -180,12 +196,6 @@ impl LineQueue {
             self.clear();
         }
         Some(line)
-    }
-
-    pub(crate) fn clear(&mut self) {
-        self.text.clear();
-        self.ends.clear();
-        self.taken = 0;
     }
 }
 
@@ -205,23 +215,30 @@ impl LineDecoder {
         let text = self.splitter.decode(chunk);
         self.splitter.split(&text, emit);
     }
+}
 
-    /// Swaps the queued lines with `spent` (an emptied queue, whose memory is reused).
-    pub(crate) fn swap_ready(&mut self, spent: &mut LineQueue) {
+impl Queued for LineDecoder {
+    type Queue = LineQueue;
+    const TYPE_NAME: &'static CStr = c"requestx._requestx.AsyncLines";
+
+    fn type_cell() -> &'static PyOnceLock<Py<PyType>> {
+        static TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+        &TYPE
+    }
+
+    fn swap_ready(&mut self, spent: &mut LineQueue) {
         spent.clear();
         std::mem::swap(&mut self.ready, spent);
     }
 
-    /// Drops whatever is queued or unfinished: the iteration was stopped early.
-    pub(crate) fn close(&mut self) {
+    fn exhausted(&self) -> bool {
+        self.finished && self.ready.is_empty()
+    }
+
+    fn close(&mut self) {
         self.ready.clear();
         self.splitter = Splitter::default();
         self.finished = true;
-    }
-
-    /// True once `finish` ran and every queued line was taken.
-    pub(crate) fn exhausted(&self) -> bool {
-        self.finished && self.ready.is_empty()
     }
 }
 
@@ -263,8 +280,8 @@ impl LineDecoder {
     }
 
     /// The next queued line; StopAsyncIteration when none is left after `finish`.
-    pub(crate) fn pop<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyString>> {
-        match self.ready.pop(py) {
+    fn pop<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyString>> {
+        match self.ready.pop_line(py) {
             Some(line) => Ok(line),
             None if self.finished => Err(PyStopAsyncIteration::new_err(())),
             None => Err(PyRuntimeError::new_err("no line is ready")),

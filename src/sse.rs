@@ -7,7 +7,14 @@
 //! NUL); `retry` takes only ASCII digits; an empty line dispatches, and an event without data is
 //! dropped; an event left incomplete at the end of the stream is discarded.
 
+use std::collections::VecDeque;
+use std::ffi::CStr;
+
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyType;
+
+use crate::aiter::{ItemQueue, Queued};
 
 /// `(event, data, id, retry)` while parsing; an empty event type means the default, "message".
 pub(crate) type Event = (String, String, String, Option<u64>);
@@ -68,9 +75,44 @@ impl ServerSentEvent {
     }
 }
 
+/// Events parsed but not yet handed to Python (each becomes a `ServerSentEvent` when taken).
+#[derive(Default)]
+pub(crate) struct EventQueue(VecDeque<Event>);
+
+impl ItemQueue for EventQueue {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn pop<'py>(&mut self, py: Python<'py>) -> Option<PyResult<Bound<'py, PyAny>>> {
+        let event = self.0.pop_front()?;
+        Some(Bound::new(py, ServerSentEvent::from(event)).map(Bound::into_any))
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+impl From<Event> for ServerSentEvent {
+    fn from((event, data, id, retry): Event) -> Self {
+        ServerSentEvent {
+            event_type: (!event.is_empty()).then_some(event),
+            data,
+            id,
+            retry,
+        }
+    }
+}
+
+/// Parses a body's chunks into events. `feed` returns them; `push`/`finish` queue them for the
+/// native async iterator of `aiter_sse()` (src/aiter.rs), which makes each `ServerSentEvent` as
+/// it is awaited.
 #[pyclass(module = "requestx._requestx")]
 #[derive(Default)]
 pub(crate) struct SseDecoder {
+    ready: EventQueue,
+    finished: bool,
     line: Vec<u8>,
     bom_checked: bool,
     after_cr: bool,
@@ -78,6 +120,32 @@ pub(crate) struct SseDecoder {
     data: String,
     last_id: String,
     retry: Option<u64>,
+}
+
+impl Queued for SseDecoder {
+    type Queue = EventQueue;
+    const TYPE_NAME: &'static CStr = c"requestx._requestx.AsyncEvents";
+
+    fn type_cell() -> &'static PyOnceLock<Py<PyType>> {
+        static TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+        &TYPE
+    }
+
+    fn swap_ready(&mut self, spent: &mut EventQueue) {
+        spent.clear();
+        std::mem::swap(&mut self.ready, spent);
+    }
+
+    fn exhausted(&self) -> bool {
+        self.finished && self.ready.is_empty()
+    }
+
+    fn close(&mut self) {
+        self.ready.clear();
+        self.line.clear();
+        self.data.clear();
+        self.finished = true;
+    }
 }
 
 impl SseDecoder {
@@ -106,7 +174,7 @@ impl SseDecoder {
 
     fn feed_checked(&mut self, chunk: &[u8], mut events: Vec<Event>) -> Vec<Event> {
         let mut rest = chunk;
-        while let Some(pos) = rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+        while let Some(pos) = memchr::memchr2(b'\n', b'\r', rest) {
             let (line, tail) = rest.split_at(pos);
             self.line.extend_from_slice(line);
             let line = std::mem::take(&mut self.line);
@@ -178,13 +246,20 @@ impl SseDecoder {
     fn feed(&mut self, chunk: &[u8]) -> Vec<ServerSentEvent> {
         self.feed_bytes(chunk)
             .into_iter()
-            .map(|(event, data, id, retry)| ServerSentEvent {
-                event_type: (!event.is_empty()).then_some(event),
-                data,
-                id,
-                retry,
-            })
+            .map(ServerSentEvent::from)
             .collect()
+    }
+
+    /// Queues the events completed by `chunk`; True if any event is ready.
+    fn push(&mut self, chunk: &[u8]) -> bool {
+        let events = self.feed_bytes(chunk);
+        self.ready.0.extend(events);
+        !self.ready.is_empty()
+    }
+
+    /// The body ended (an event left incomplete is discarded, as the rules say).
+    fn finish(&mut self) {
+        self.finished = true;
     }
 
     /// The last event id seen (for `Last-Event-ID` when resuming).

@@ -46,6 +46,52 @@ def test_sse_async(server, arun) -> None:
     assert arun(main) == CASES["multiline"]
 
 
+@pytest.mark.parametrize("split", [0, 1])
+def test_sse_conformance_async(server, arun, split: int) -> None:
+    # aiter_sse() is a native async iterator (src/aiter.rs): every case, split at every byte too.
+    async def main() -> dict[str, list[E]]:
+        seen = {}
+        async with requestx.AsyncClient() as c:
+            for case in sorted(CASES):
+                params = {"case": case, "split": split}
+                async with requestx.aconnect_sse(c, "GET", server.url + "/sse", params=params) as source:
+                    seen[case] = [event async for event in source.aiter_sse()]
+        return seen
+
+    assert arun(main) == CASES
+
+
+def test_sse_async_wrong_content_type_raises_when_iterated(server, arun) -> None:
+    async def main() -> None:
+        params = {"case": "basic", "type": "text/plain"}
+        url = server.url + "/sse"
+        async with requestx.AsyncClient() as c, requestx.aconnect_sse(c, "GET", url, params=params) as s:
+            events = s.aiter_sse()  # as an async generator: nothing is checked before iterating
+            with pytest.raises(requestx.SSEError, match="text/event-stream"):
+                await anext(events)
+
+    arun(main)
+
+
+def test_sse_async_last_event_id_and_aclose(server, arun) -> None:
+    async def main() -> tuple[str, str, list[str], str]:
+        async with requestx.AsyncClient() as c:
+            async with requestx.aconnect_sse(c, "GET", server.url + "/sse-resume") as source:
+                assert source.last_event_id == ""
+                events = source.aiter_sse()
+                assert (await anext(events)).id == "1"
+                assert (await anext(events)).id == "2"
+                after_two = source.last_event_id  # the last event handed out, not the last parsed
+                await events.aclose()
+                with pytest.raises(StopAsyncIteration):
+                    await anext(events)
+            async with requestx.aconnect_sse(c, "GET", server.url + "/sse-resume", last_event_id=after_two) as source:
+                ids = [event.id async for event in source.aiter_sse()]
+                return after_two, source.last_event_id, ids, source.response.extensions["last_event_id"]
+
+    assert arun(main) == ("2", "5", ["3", "4", "5"], "5")
+
+
 def test_response_iter_sse(server) -> None:
     with requestx.Client() as c, c.stream("GET", server.url + "/sse", params={"case": "retry"}) as r:
         events = list(r.iter_sse())
