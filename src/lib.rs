@@ -10,6 +10,7 @@ mod gate;
 mod incoming;
 mod json;
 mod lines;
+mod presized;
 mod request;
 mod response;
 mod retry;

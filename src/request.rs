@@ -15,6 +15,7 @@ use crate::client::Live;
 use crate::decode::Chain;
 use crate::error::{local, ErrorKind, RxError};
 use crate::incoming::Incoming;
+use crate::presized::{read_presized, PRESIZED_MIN};
 use crate::response::{Body, RawResponse};
 use crate::stream::{read_chunk, spawn_pump};
 use crate::upload::BodySender;
@@ -207,6 +208,7 @@ pub(crate) async fn execute(
     closed: CancellationToken,
 ) -> Result<RawResponse, RxError> {
     let permit = acquire(live.permits.clone(), timeouts.pool).await?;
+    let head_only = request.method() == Method::HEAD;
     let send = send(live, request);
     let sent = match timeouts.head() {
         Some(limit) => tokio::time::timeout(limit, send).await.map_err(|_| {
@@ -221,9 +223,15 @@ pub(crate) async fn execute(
     let body = if stream {
         Body::Streamed(spawn_pump(response, timeouts.read, permit, closed))
     } else {
-        let chunks = read_all(&mut response, timeouts.read).await?;
+        let body = match presized_length(&headers, status, head_only) {
+            Some(length) => read_presized(&mut response, length, timeouts.read).await?,
+            None => {
+                let chunks = read_all(&mut response, timeouts.read).await?;
+                Body::Buffered(decode_buffered(&headers, chunks)?)
+            }
+        };
         drop(permit);
-        Body::Buffered(decode_buffered(&headers, chunks)?)
+        body
     };
     Ok(RawResponse {
         status,
@@ -232,6 +240,24 @@ pub(crate) async fn execute(
         body,
         retries: 0,
     })
+}
+
+/// The announced length of a large body that arrives as it will be returned (no
+/// Content-Encoding to undo): such a body is read straight into its Python bytes.
+fn presized_length(headers: &HeaderMap, status: u16, head_only: bool) -> Option<usize> {
+    if head_only
+        || matches!(status, 100..=199 | 204 | 304)
+        || headers.contains_key(reqwest::header::CONTENT_ENCODING)
+    {
+        return None;
+    }
+    let length: u64 = headers
+        .get(reqwest::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
+    (length >= PRESIZED_MIN).then(|| usize::try_from(length).ok())?
 }
 
 async fn read_all(response: &mut Incoming, read: Option<Duration>) -> Result<Vec<Bytes>, RxError> {

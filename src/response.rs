@@ -7,6 +7,7 @@ use reqwest::header::HeaderMap;
 use reqwest::Version;
 
 use crate::bridge::slot::Outcome;
+use crate::presized::BytesBuffer;
 use crate::stream::BodyStream;
 
 /// Response head plus either the whole body or the stream that delivers it.
@@ -22,6 +23,8 @@ pub(crate) struct RawResponse {
 pub(crate) enum Body {
     /// The whole body, as the chunks hyper produced (joined once, straight into a Python bytes).
     Buffered(Vec<Bytes>),
+    /// The whole body, already the `bytes` Python will see (see `presized.rs`).
+    Whole(Py<PyBytes>),
     Streamed(BodyStream),
 }
 
@@ -77,6 +80,7 @@ fn response_into_py(py: Python<'_>, raw: RawResponse) -> PyResult<Py<PyAny>> {
     let headers = Py::new(py, RawHeaders { map: raw.headers })?;
     let body: Py<PyAny> = match raw.body {
         Body::Buffered(chunks) => join_bytes(py, &chunks)?.into_any().unbind(),
+        Body::Whole(bytes) => bytes.into_any(),
         Body::Streamed(stream) => Py::new(py, stream)?.into_any(),
     };
     let version = match raw.version {
@@ -126,40 +130,12 @@ pub(crate) fn join_bytes<'py>(py: Python<'py>, chunks: &[Bytes]) -> PyResult<Bou
     if let [only] = chunks {
         return Ok(PyBytes::new(py, only));
     }
-    let total: usize = chunks.iter().map(Bytes::len).sum();
-    let size = pyo3::ffi::Py_ssize_t::try_from(total)
-        .map_err(|_| pyo3::exceptions::PyOverflowError::new_err("body too large"))?;
-    // SAFETY: PyBytes_FromStringAndSize(NULL, n) returns a new, uninitialised bytes object of
-    // length n (or NULL with an exception set); every byte is written below before it is shared.
-    unsafe {
-        let obj = pyo3::ffi::PyBytes_FromStringAndSize(std::ptr::null(), size);
-        if obj.is_null() {
-            return Err(PyErr::fetch(py));
-        }
-        let mut dst = pyo3::ffi::PyBytes_AsString(obj).cast::<u8>();
-        if total >= HUGE_PAGE_JOIN {
-            advise_huge_pages(dst, total);
-        }
-        for chunk in chunks {
-            std::ptr::copy_nonoverlapping(chunk.as_ptr(), dst, chunk.len());
-            dst = dst.add(chunk.len());
-        }
-        Ok(Bound::from_owned_ptr(py, obj).cast_into_unchecked())
+    let mut buffer = BytesBuffer::new_uninit(py, chunks.iter().map(Bytes::len).sum())?;
+    for chunk in chunks {
+        buffer.extend(chunk);
     }
-}
-
-/// NOTE: a large body lands in freshly mapped memory, and faulting it in 4 KiB at a time was the
-/// largest cost of `download_buffered` (a third of its profile). Asking for transparent huge
-/// pages first (the machine's THP mode is "madvise") faults it in 2 MiB at a time.
-const HUGE_PAGE_JOIN: usize = 8 << 20;
-
-fn advise_huge_pages(start: *mut u8, len: usize) {
-    const HUGE: usize = 2 << 20;
-    let begin = (start as usize).div_ceil(HUGE) * HUGE;
-    let end = (start as usize + len) / HUGE * HUGE;
-    if end > begin {
-        // SAFETY: the range lies inside the allocation just made for this bytes object; madvise
-        // only changes how the kernel backs those pages, never their contents or validity.
-        unsafe { libc::madvise(begin as *mut libc::c_void, end - begin, libc::MADV_HUGEPAGE) };
+    match buffer.finish() {
+        Ok(obj) => Ok(obj.into_bound(py)),
+        Err(_) => unreachable!("the buffer was sized to the chunks"),
     }
 }

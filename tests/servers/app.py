@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 import typing
 import urllib.parse
@@ -64,6 +65,11 @@ def _event(key: str) -> asyncio.Event:
     if key not in EVENTS:
         EVENTS[key] = asyncio.Event()
     return EVENTS[key]
+
+
+def blob(size: int, seed: int) -> bytes:
+    """The body of /blob: the same bytes for the same size and seed, for the tests to compare."""
+    return random.Random(seed).randbytes(size)
 
 
 async def _wait_event(key: str, query: dict[str, str]) -> None:
@@ -198,6 +204,20 @@ async def _route(scope, receive, send, path: str, query: dict[str, str]) -> None
             await send({"type": "http.response.body", "body": (b"%d" % (i % 10)) * size + b"\n", "more_body": True})
             if delay:
                 await asyncio.sleep(delay)
+        await send({"type": "http.response.body", "body": b""})
+    elif path == "/blob":
+        # `size` seeded random bytes in uneven pieces, with a Content-Length unless `nolength`.
+        size, piece = int(query["size"]), int(query.get("chunk", "65536"))
+        body = blob(size, int(query.get("seed", "0")))
+        headers = [(b"content-type", b"application/octet-stream")]
+        if not query.get("nolength"):
+            headers.append((b"content-length", str(size).encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        at, step = 0, 0
+        while at < size:
+            n = (piece, piece // 3 + 1, 7)[step % 3]
+            await send({"type": "http.response.body", "body": body[at : at + n], "more_body": True})
+            at, step = at + n, step + 1
         await send({"type": "http.response.body", "body": b""})
     elif path == "/gate":
         # First chunk, then the rest only once /open?id= was called: proves incremental delivery.
