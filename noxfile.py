@@ -42,8 +42,9 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """The referee (../shared/bench/run) with requestx from this session, then the project's own
-    rows the referee lacks (benchmarks/): SSE parsed into events, and the worker pool beside the
-    referee's best conc_uvloop_64 and threads_8 of the same invocation."""
+    rows the referee lacks (benchmarks/): SSE parsed into events, the worker pool beside the
+    referee's best conc_uvloop_64 and threads_8 of the same invocation, and the ceiling of the
+    referee's sse_lines loop (no network)."""
     session.install("-e", ".[test]")
     referee = os.path.join(ROOT, "..", "shared", "bench", "run")
     if not os.path.exists(referee):
@@ -52,3 +53,4 @@ def bench(session: nox.Session) -> None:
     session.run(referee, "--requestx-python", python, *session.posargs, external=True)
     session.run("python", "benchmarks/sse_events.py", "--requestx-python", python)
     session.run("python", "benchmarks/pool.py", "--requestx-python", python)
+    session.run("python", "benchmarks/line_loop_ceiling.py")
