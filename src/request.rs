@@ -243,11 +243,13 @@ pub(crate) async fn execute(
 }
 
 /// The announced length of a large body that arrives as it will be returned (no
-/// Content-Encoding to undo): such a body is read straight into its Python bytes.
+/// Content-Encoding to undo; no Transfer-Encoding, which overrides Content-Length): such a body
+/// is read straight into its Python bytes.
 fn presized_length(headers: &HeaderMap, status: u16, head_only: bool) -> Option<usize> {
     if head_only
         || matches!(status, 100..=199 | 204 | 304)
         || headers.contains_key(reqwest::header::CONTENT_ENCODING)
+        || headers.contains_key(reqwest::header::TRANSFER_ENCODING)
     {
         return None;
     }

@@ -40,6 +40,15 @@ def test_large_bodies_arrive_whole_async(server, arun) -> None:
     assert arun(main) == [blob(n, n) for n in sizes]
 
 
+def test_large_bodies_over_http2(h2_server) -> None:
+    with requestx.Client(http1=False, http2=True, timeout=30) as c:
+        for size in (PRESIZED_MIN, 5 * MIB + 17):
+            r = c.get(h2_server.url + "/blob", params={"size": size, "seed": 3})
+            assert r.http_version == "HTTP/2"
+            assert r.headers["content-length"] == str(size)
+            assert r.content == blob(size, 3)
+
+
 def test_head_of_a_large_body_is_empty(server) -> None:
     with requestx.Client(timeout=30) as c:
         r = c.head(server.url + "/blob", params={"size": 8 * MIB})
@@ -55,6 +64,12 @@ def test_large_body_cut_short_raises_and_the_client_recovers(raw_server) -> None
             with pytest.raises(requestx.RemoteProtocolError):
                 c.get(raw_server.url + "/truncated-large")
         assert c.get(raw_server.url + "/ok").text == "ok"
+
+
+@pytest.mark.parametrize(("path", "size"), [("/te-and-cl-long", 5 << 20), ("/te-and-cl-short", 1 << 20)])
+def test_chunked_framing_wins_over_an_announced_length(raw_server, path: str, size: int) -> None:
+    with requestx.Client(timeout=10) as c:
+        assert c.get(raw_server.url + path).content == bytes(range(256)) * (size // 256)
 
 
 def test_cancelled_large_download_leaves_the_client_usable(server, arun) -> None:

@@ -25,6 +25,20 @@ RESPONSES: dict[str, bytes] = {
     "/badstatus": b"HTTP/1.1 9999 Nope\r\nContent-Length: 0\r\n\r\n",
     "/ok": b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
 }
+
+
+def _chunked(body: bytes, piece: int = 1 << 16) -> bytes:
+    parts = [b"%x\r\n%s\r\n" % (len(body[i : i + piece]), body[i : i + piece]) for i in range(0, len(body), piece)]
+    return b"".join(parts) + b"0\r\n\r\n"
+
+
+# Both framings at once (RFC 9112: Transfer-Encoding wins), announcing 4 MiB around a chunked body
+# that is longer or shorter: the announced length must not decide what the body is.
+for _name, _size in (("/te-and-cl-long", 5 << 20), ("/te-and-cl-short", 1 << 20)):
+    RESPONSES[_name] = (
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 4194304\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + _chunked(bytes(range(256)) * (_size // 256))
+    )
 STALL_AFTER_HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123"
 
 
