@@ -95,6 +95,7 @@ def test_connection_refused() -> None:
         ("/garbage", requestx.RemoteProtocolError),
         ("/truncated", requestx.RemoteProtocolError),
         ("/truncated-large", requestx.RemoteProtocolError),
+        ("/huge-length", requestx.RemoteProtocolError),
         ("/close", requestx.RemoteProtocolError),
         ("/badchunk", requestx.RemoteProtocolError),
         ("/headerflood", requestx.RemoteProtocolError),
