@@ -134,8 +134,7 @@ pub(crate) fn join_bytes<'py>(py: Python<'py>, chunks: &[Bytes]) -> PyResult<Bou
     for chunk in chunks {
         buffer.extend(chunk);
     }
-    match buffer.finish() {
-        Ok(obj) => Ok(obj.into_bound(py)),
-        Err(_) => unreachable!("the buffer was sized to the chunks"),
-    }
+    buffer.finish().map(|obj| obj.into_bound(py)).map_err(|_| {
+        pyo3::exceptions::PyRuntimeError::new_err("a body's chunks changed while being joined")
+    })
 }
