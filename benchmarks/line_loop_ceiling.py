@@ -27,7 +27,7 @@ EVENTS = 200_000
 
 
 def is_data(line: typing.Any) -> bool:  # the referee's own helper (client.py)
-    return bool(line.startswith("data:" if isinstance(line, str) else b"data:"))
+    return line.startswith("data:" if isinstance(line, str) else b"data:")
 
 
 def body() -> bytes:  # the referee's /sse payload (server.py)
