@@ -3,6 +3,7 @@
 `import requestx as httpx` works: the same classes, methods and exceptions.
 """
 
+import atexit as _atexit
 import os as _os
 
 from ._api import delete, get, head, options, patch, post, put, request, stream
@@ -43,7 +44,7 @@ from ._exceptions import (
 from ._headers import Headers
 from ._models import Request, Response
 from ._pool import Pool
-from ._requestx import Retry, _after_fork_child
+from ._requestx import Retry, _after_fork_child, _before_exit
 from ._sse import EventSource, ServerSentEvent, SSEError, aconnect_sse, connect_sse
 from ._status_codes import codes
 from ._transports import (
@@ -133,6 +134,8 @@ __all__ = [
 # client rebuilds its connection pool there (parent sockets are never reused).
 if hasattr(_os, "register_at_fork"):
     _os.register_at_fork(after_in_child=_after_fork_child)
+# Before the interpreter finalizes, tokio threads stop attaching to it (src/presized.rs).
+_atexit.register(_before_exit)
 
 for _name in __all__:
     _obj = globals()[_name]

@@ -17,6 +17,8 @@ __all__ = [
     "RawHeaders",
     "Retry",
     "_after_fork_child",
+    "_before_exit",
+    "_presized_bodies",
     "native_aiter",
     "json_loads",
 ]
@@ -99,6 +101,8 @@ class ClientCore:
 
 def json_loads(data: bytes) -> Any: ...
 def _after_fork_child() -> None: ...
+def _before_exit() -> None: ...
+def _presized_bodies() -> int: ...
 
 @final
 class SseDecoder:

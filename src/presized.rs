@@ -7,11 +7,13 @@
 //! `bytes` chunk by chunk on the tokio thread that received it, while the next chunk is on the
 //! wire; the Python thread gets the finished object.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 
 use crate::error::RxError;
@@ -23,6 +25,18 @@ use crate::stream::read_chunk;
 /// referee's `json` body) reading into place and joining measured the same (221 vs 223 docs/s,
 /// nine alternating runs), so the blocking-thread handoff is kept to bodies where the join shows.
 pub(crate) const PRESIZED_MIN: u64 = 4 << 20;
+/// A larger announced length is not allocated up front: a server's header alone must not reserve
+/// more address space than this (the body then arrives as chunks, joined once).
+pub(crate) const PRESIZED_MAX: u64 = 1 << 30;
+
+/// Set by `_before_exit` (an `atexit` hook, so before the interpreter starts finalizing): from
+/// then on no tokio thread attaches. `try_attach` alone cannot tell a finalizing interpreter
+/// apart on the abi3 builds (its check needs 3.13), and a thread attaching then would hang.
+static EXITING: AtomicBool = AtomicBool::new(false);
+/// Allocations past the `EXITING` check, possibly attached right now.
+static ATTACHING: AtomicUsize = AtomicUsize::new(0);
+/// Bodies handed to Python as read into place (for the tests: which path a body took).
+static PRESIZED_BODIES: AtomicU64 = AtomicU64::new(0);
 
 /// A `bytes` object being filled: created uninitialised, written front to back, handed to
 /// Python only once every byte is written.
@@ -116,8 +130,35 @@ fn advise_huge_pages(start: *mut u8, len: usize) {
 /// the body is then kept as chunks and joined on the Python thread as before.
 fn allocate(capacity: usize) -> JoinHandle<Option<BytesBuffer>> {
     tokio::task::spawn_blocking(move || {
-        Python::try_attach(|py| BytesBuffer::new_uninit(py, capacity).ok()).flatten()
+        // SeqCst on both sides: either `_before_exit` sees this count or this sees its flag.
+        ATTACHING.fetch_add(1, Ordering::SeqCst);
+        let buffer = if EXITING.load(Ordering::SeqCst) {
+            None
+        } else {
+            Python::try_attach(|py| BytesBuffer::new_uninit(py, capacity).ok()).flatten()
+        };
+        ATTACHING.fetch_sub(1, Ordering::SeqCst);
+        buffer
     })
+}
+
+/// Registered with `atexit`: stops new allocations and waits (GIL released, at most a second)
+/// for those already attaching.
+#[pyfunction]
+pub(crate) fn _before_exit(py: Python<'_>) {
+    EXITING.store(true, Ordering::SeqCst);
+    py.detach(|| {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while ATTACHING.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+}
+
+/// How many bodies were read into place so far in this process.
+#[pyfunction]
+pub(crate) fn _presized_bodies() -> u64 {
+    PRESIZED_BODIES.load(Ordering::Relaxed)
 }
 
 /// Where the body is going: the chunks so far until the `bytes` exists, then the `bytes`.
@@ -128,12 +169,15 @@ enum Sink {
 }
 
 /// Reads a body announced as `length` bytes. The `bytes` is allocated while the first chunks
-/// arrive; they wait in `pending` until it exists. A body that turns out longer or shorter than
-/// announced (hyper rejects both, so this is defence) is returned as chunks.
+/// arrive; they wait in `pending` until it exists. If the body is complete first (the GIL was
+/// busy), the pool `permit` is released before waiting for it: Python needs the GIL to take the
+/// response anyway, so waiting costs no latency, but it must not hold a connection slot. A body
+/// longer or shorter than announced (hyper rejects both, so this is defence) is returned as chunks.
 pub(crate) async fn read_presized(
     response: &mut Incoming,
     length: usize,
     read: Option<Duration>,
+    permit: Option<OwnedSemaphorePermit>,
 ) -> Result<Body, RxError> {
     let mut sink = Sink::Waiting(allocate(length));
     let mut pending: Vec<Bytes> = Vec::new();
@@ -146,12 +190,14 @@ pub(crate) async fn read_presized(
         }
         sink = drain(sink, &mut pending);
     }
-    if matches!(sink, Sink::Waiting(_)) {
-        sink = settle(sink).await;
-    }
+    drop(permit);
+    sink = settle(sink).await;
     Ok(match drain(sink, &mut pending) {
         Sink::Filling(buffer) => match buffer.finish() {
-            Ok(obj) => Body::Whole(obj),
+            Ok(obj) => {
+                PRESIZED_BODIES.fetch_add(1, Ordering::Relaxed);
+                Body::Whole(obj)
+            }
             Err(short) => Body::Buffered(vec![short.written()]),
         },
         _ => Body::Buffered(pending),

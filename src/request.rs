@@ -15,7 +15,7 @@ use crate::client::Live;
 use crate::decode::Chain;
 use crate::error::{local, ErrorKind, RxError};
 use crate::incoming::Incoming;
-use crate::presized::{read_presized, PRESIZED_MIN};
+use crate::presized::{read_presized, PRESIZED_MAX, PRESIZED_MIN};
 use crate::response::{Body, RawResponse};
 use crate::stream::{read_chunk, spawn_pump};
 use crate::upload::BodySender;
@@ -223,15 +223,14 @@ pub(crate) async fn execute(
     let body = if stream {
         Body::Streamed(spawn_pump(response, timeouts.read, permit, closed))
     } else {
-        let body = match presized_length(&headers, status, head_only) {
-            Some(length) => read_presized(&mut response, length, timeouts.read).await?,
+        match presized_length(&headers, status, head_only) {
+            Some(length) => read_presized(&mut response, length, timeouts.read, permit).await?,
             None => {
                 let chunks = read_all(&mut response, timeouts.read).await?;
+                drop(permit);
                 Body::Buffered(decode_buffered(&headers, chunks)?)
             }
-        };
-        drop(permit);
-        body
+        }
     };
     Ok(RawResponse {
         status,
@@ -259,7 +258,10 @@ fn presized_length(headers: &HeaderMap, status: u16, head_only: bool) -> Option<
         .ok()?
         .parse()
         .ok()?;
-    (length >= PRESIZED_MIN).then(|| usize::try_from(length).ok())?
+    if !(PRESIZED_MIN..=PRESIZED_MAX).contains(&length) {
+        return None;
+    }
+    usize::try_from(length).ok()
 }
 
 async fn read_all(response: &mut Incoming, read: Option<Duration>) -> Result<Vec<Bytes>, RxError> {

@@ -7,11 +7,13 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
 
 import requestx
+from requestx._requestx import _presized_bodies
 from tests.servers.app import blob
 
 MIB = 1 << 20
@@ -22,11 +24,13 @@ PRESIZED_MIN = 4 * MIB  # src/presized.rs
 @pytest.mark.parametrize("length", [True, False], ids=["content-length", "no-length"])
 def test_large_bodies_arrive_whole_sync(server, size: int, length: bool) -> None:
     params = {"size": size, "seed": size, **({} if length else {"nolength": 1})}
+    before = _presized_bodies()
     with requestx.Client(timeout=30) as c:
         r = c.get(server.url + "/blob", params=params)
     assert r.headers.get("content-length") == (str(size) if length else None)
     assert type(r.content) is bytes
     assert r.content == blob(size, size)
+    assert _presized_bodies() - before == (length and size >= PRESIZED_MIN)
 
 
 def test_large_bodies_arrive_whole_async(server, arun) -> None:
@@ -37,7 +41,9 @@ def test_large_bodies_arrive_whole_async(server, arun) -> None:
             calls = [lambda n=n: c.get(server.url + "/blob", params={"size": n, "seed": n}) for n in sizes]
             return [r.content for r in await arun.gather(calls)]
 
+    before = _presized_bodies()
     assert arun(main) == [blob(n, n) for n in sizes]
+    assert _presized_bodies() - before == len(sizes)
 
 
 def test_large_bodies_over_http2(h2_server) -> None:
@@ -47,15 +53,19 @@ def test_large_bodies_over_http2(h2_server) -> None:
             assert r.http_version == "HTTP/2"
             assert r.headers["content-length"] == str(size)
             assert r.content == blob(size, 3)
+        assert _presized_bodies() > 0
 
 
 def test_head_of_a_large_body_is_empty(server) -> None:
     with requestx.Client(timeout=30) as c:
+        before = _presized_bodies()
         r = c.head(server.url + "/blob", params={"size": 8 * MIB})
         assert r.status_code == 200
         assert r.headers["content-length"] == str(8 * MIB)
         assert r.content == b""
+        assert _presized_bodies() == before  # nothing allocated for a body that never comes
         assert c.get(server.url + "/blob", params={"size": 8 * MIB}).content == blob(8 * MIB, 0)
+        assert _presized_bodies() == before + 1
 
 
 def test_large_body_cut_short_raises_and_the_client_recovers(raw_server) -> None:
@@ -69,7 +79,80 @@ def test_large_body_cut_short_raises_and_the_client_recovers(raw_server) -> None
 @pytest.mark.parametrize(("path", "size"), [("/te-and-cl-long", 5 << 20), ("/te-and-cl-short", 1 << 20)])
 def test_chunked_framing_wins_over_an_announced_length(raw_server, path: str, size: int) -> None:
     with requestx.Client(timeout=10) as c:
+        before = _presized_bodies()
         assert c.get(raw_server.url + path).content == bytes(range(256)) * (size // 256)
+        assert _presized_bodies() == before  # the announced length was not trusted
+
+
+def test_body_complete_before_its_bytes_exists(server) -> None:
+    """While another thread holds the GIL (a long switch interval) the bytes cannot be allocated and the
+    body completes first: it is read into place once the GIL is free, with nothing lost or hung."""
+    hold = threading.Event()
+
+    def hog() -> None:
+        hold.set()
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            pass
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1.0)
+    try:
+        with requestx.Client(timeout=30) as c:
+            c.get(server.url + "/small")
+            before = _presized_bodies()
+            thread = threading.Thread(target=hog)
+            thread.start()
+            hold.wait()
+            r = c.get(server.url + "/blob", params={"size": PRESIZED_MIN, "seed": 5})
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert r.content == blob(PRESIZED_MIN, 5)
+    assert _presized_bodies() == before + 1
+
+
+EXIT_MID_DOWNLOAD = textwrap.dedent(
+    """
+    import sys, threading, time, requestx
+    url, delay = sys.argv[1], float(sys.argv[2])
+    def download():
+        with requestx.Client(timeout=30) as c:
+            while True:
+                c.get(url, params={"size": 32 << 20})
+    threading.Thread(target=download, daemon=True).start()
+    time.sleep(delay)
+    """
+)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.01, 0.03, 0.1])
+def test_interpreter_exits_cleanly_mid_download(server, delay: float) -> None:
+    """A daemon thread downloading large bodies when the interpreter exits: the process ends normally."""
+    cmd = [sys.executable, "-c", EXIT_MID_DOWNLOAD, server.url + "/blob", str(delay)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+
+
+AFTER_EXIT_HOOK = textwrap.dedent(
+    """
+    import sys, requestx
+    from requestx._requestx import _before_exit, _presized_bodies
+    _before_exit()  # what atexit runs before the interpreter finalizes
+    with requestx.Client(timeout=30) as c:
+        body = c.get(sys.argv[1], params={"size": 8 << 20}).content
+    print(len(body), _presized_bodies())
+    """
+)
+
+
+def test_no_allocation_from_tokio_threads_after_the_exit_hook(server) -> None:
+    """Once the atexit hook ran, no tokio thread attaches to the interpreter (on the abi3 builds
+    `try_attach` cannot tell a finalizing one): large bodies still arrive, as chunks joined once."""
+    cmd = [sys.executable, "-c", AFTER_EXIT_HOOK, server.url + "/blob"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(8 * MIB), "0"]
 
 
 def test_cancelled_large_download_leaves_the_client_usable(server, arun) -> None:

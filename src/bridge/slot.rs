@@ -56,7 +56,9 @@ impl Slot {
                 .compare_exchange(PENDING, DONE, Ordering::AcqRel, Ordering::Acquire)
                 .is_err()
             {
-                return; // cancelled: the outcome is dropped here, on a tokio thread, GIL-free
+                // Cancelled: the outcome is dropped here, on a tokio thread, without the GIL (a
+                // bytes read into place goes to pyo3's pool, released at the next attach).
+                return;
             }
             *result = Some(outcome);
         }
