@@ -112,6 +112,13 @@ def test_body_complete_before_its_bytes_exists(server) -> None:
     assert _presized_bodies() == before + 1
 
 
+def run_python(script: str, *args: str) -> str:
+    """Runs `script` in a fresh interpreter (bounded to 30 s); its stdout, once it exited cleanly."""
+    out = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
 EXIT_MID_DOWNLOAD = textwrap.dedent(
     """
     import sys, threading, time, requestx
@@ -129,9 +136,7 @@ EXIT_MID_DOWNLOAD = textwrap.dedent(
 @pytest.mark.parametrize("delay", [0.0, 0.01, 0.03, 0.1])
 def test_interpreter_exits_cleanly_mid_download(server, delay: float) -> None:
     """A daemon thread downloading large bodies when the interpreter exits: the process ends normally."""
-    cmd = [sys.executable, "-c", EXIT_MID_DOWNLOAD, server.url + "/blob", str(delay)]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
-    assert out.returncode == 0, out.stderr
+    run_python(EXIT_MID_DOWNLOAD, server.url + "/blob", str(delay))
 
 
 AFTER_EXIT_HOOK = textwrap.dedent(
@@ -149,10 +154,7 @@ AFTER_EXIT_HOOK = textwrap.dedent(
 def test_no_allocation_from_tokio_threads_after_the_exit_hook(server) -> None:
     """Once the atexit hook ran, no tokio thread attaches to the interpreter (on the abi3 builds
     `try_attach` cannot tell a finalizing one): large bodies still arrive, as chunks joined once."""
-    cmd = [sys.executable, "-c", AFTER_EXIT_HOOK, server.url + "/blob"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == [str(8 * MIB), "0"]
+    assert run_python(AFTER_EXIT_HOOK, server.url + "/blob").split() == [str(8 * MIB), "0"]
 
 
 def test_cancelled_large_download_leaves_the_client_usable(server, arun) -> None:
