@@ -469,7 +469,17 @@ class Client(_BaseClient):
                 raise
             return self._from_transport(response, request, started, self._response_hooks)
         try:
-            raw = send_sync(self._core, request, self._timeouts(request), stream, self._retry_for(request))
+            raw = send_sync(
+                self._core,
+                request.method,
+                str(request.url),
+                request.headers._list,
+                request._content,
+                request.stream,
+                self._timeouts(request),
+                stream,
+                self._retry_for(request),
+            )
         except RequestError as exc:
             exc._request = request
             raise
@@ -693,7 +703,17 @@ class AsyncClient(_BaseClient):
                 await hook(response)
             return response
         try:
-            raw = await send_async(self._core, request, self._timeouts(request), stream, self._retry_for(request))
+            raw = await send_async(
+                self._core,
+                request.method,
+                str(request.url),
+                request.headers._list,
+                request._content,
+                request.stream,
+                self._timeouts(request),
+                stream,
+                self._retry_for(request),
+            )
         except RequestError as exc:
             exc._request = request
             raise

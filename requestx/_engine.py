@@ -120,18 +120,25 @@ def make_core(
 
 
 def send_sync(
-    core: ClientCore, request: Request, timeouts: Timeouts, stream: bool, retry: Retry | None = None
+    core: ClientCore,
+    method: str,
+    url: str,
+    headers: list[tuple[bytes, bytes]],
+    content: bytes | None,
+    chunks: typing.Iterable[bytes] | None,
+    timeouts: Timeouts,
+    stream: bool,
+    retry: Retry | None = None,
 ) -> typing.Any:
-    """Sends `request` from this thread; a streamed body is fed chunk by chunk while it is in flight
-    (and is never retried: it cannot be sent twice)."""
-    if request.stream is None:
-        return core.send_blocking(
-            request.method, str(request.url), request.headers._list, request._content, timeouts, stream, retry
-        )
+    """Sends one request from this thread: a body of bytes (`content`) in one call, or `chunks` fed
+    one by one while the request is in flight (never retried: it cannot be sent twice). Every face
+    that sends from a thread comes here: the client, `HTTPTransport` and `HttpxTransport`."""
+    if chunks is None:
+        return core.send_blocking(method, url, headers, content, timeouts, stream, retry)
     sender = BodySender(timeouts[2])
-    op = core.send_async(None, request.method, str(request.url), request.headers._list, sender, timeouts, stream)
+    op = core.send_async(None, method, url, headers, sender, timeouts, stream)
     try:
-        for chunk in request.stream:
+        for chunk in chunks:
             if not chunk:
                 continue
             queued = sender.try_send(chunk)
@@ -150,26 +157,23 @@ def send_sync(
 
 
 async def send_async(
-    core: ClientCore, request: Request, timeouts: Timeouts, stream: bool, retry: Retry | None = None
+    core: ClientCore,
+    method: str,
+    url: str,
+    headers: list[tuple[bytes, bytes]],
+    content: bytes | None,
+    chunks: typing.AsyncIterable[bytes] | None,
+    timeouts: Timeouts,
+    stream: bool,
+    retry: Retry | None = None,
 ) -> typing.Any:
-    """Sends `request` from this task (asyncio, uvloop, trio); streamed bodies chunk by chunk."""
-    if request.stream is None:
-        return await _bridge.wait(
-            core.send_async,
-            request.method,
-            str(request.url),
-            request.headers._list,
-            request._content,
-            timeouts,
-            stream,
-            retry,
-        )
+    """Sends one request from this task (asyncio, uvloop, trio), as `send_sync` does from a thread."""
+    if chunks is None:
+        return await _bridge.wait(core.send_async, method, url, headers, content, timeouts, stream, retry)
     sender = BodySender(timeouts[2])
-    op = core.send_async(
-        _bridge.current_hub(), request.method, str(request.url), request.headers._list, sender, timeouts, stream
-    )
+    op = core.send_async(_bridge.current_hub(), method, url, headers, sender, timeouts, stream)
     try:
-        async for chunk in request.stream:
+        async for chunk in chunks:
             if not chunk:
                 continue
             queued = sender.try_send(chunk)

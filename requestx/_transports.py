@@ -89,9 +89,10 @@ class MockTransport(AsyncBaseTransport, BaseTransport):
         return typing.cast(Response, response)
 
 
-class _EngineTransport:
+class EngineSettings:
     """The engine with its own settings and pool, as a transport object (for `mounts`, e.g. a
-    proxy per scheme). `retries` retries failed connections, as httpx's transport does."""
+    proxy per scheme, and for httpx's clients: `HttpxTransport`). `retries` retries failed
+    connections, as httpx's transport does."""
 
     def __init__(
         self,
@@ -104,6 +105,7 @@ class _EngineTransport:
         proxy: typing.Any = None,
         retries: int = 0,
     ) -> None:
+        proxy = getattr(proxy, "url", proxy)  # an httpx/httpx2 `Proxy`: its URL
         self._core = make_core(
             verify=verify,
             cert=cert,
@@ -120,22 +122,42 @@ class _EngineTransport:
         )
 
 
-class HTTPTransport(_EngineTransport, BaseTransport):
+class HTTPTransport(EngineSettings, BaseTransport):
     def handle_request(self, request: Request) -> Response:
         started = time.perf_counter()
         timeouts = request_timeouts(request, DEFAULT_TIMEOUT_CONFIG)
-        raw = send_sync(self._core, request, timeouts, True, self._retry)
+        raw = send_sync(
+            self._core,
+            request.method,
+            str(request.url),
+            request.headers._list,
+            request._content,
+            request.stream,
+            timeouts,
+            True,
+            self._retry,
+        )
         return Response._from_engine(raw, request, "utf-8", started)
 
     def close(self) -> None:
         self._core.close()
 
 
-class AsyncHTTPTransport(_EngineTransport, AsyncBaseTransport):
+class AsyncHTTPTransport(EngineSettings, AsyncBaseTransport):
     async def handle_async_request(self, request: Request) -> Response:
         started = time.perf_counter()
         timeouts = request_timeouts(request, DEFAULT_TIMEOUT_CONFIG)
-        raw = await send_async(self._core, request, timeouts, True, self._retry)
+        raw = await send_async(
+            self._core,
+            request.method,
+            str(request.url),
+            request.headers._list,
+            request._content,
+            request.stream,
+            timeouts,
+            True,
+            self._retry,
+        )
         return Response._from_engine(raw, request, "utf-8", started)
 
     async def aclose(self) -> None:
