@@ -42,6 +42,7 @@ from ._exceptions import (
     WriteTimeout,
 )
 from ._headers import Headers
+from ._httpx_transport import AsyncHttpxTransport, HttpxTransport
 from ._models import Request, Response
 from ._pool import Pool
 from ._requestx import Retry, _after_fork_child, _before_exit
@@ -63,6 +64,7 @@ __all__ = [
     "AsyncBaseTransport",
     "AsyncClient",
     "AsyncHTTPTransport",
+    "AsyncHttpxTransport",
     "Auth",
     "BaseTransport",
     "BasicAuth",
@@ -80,6 +82,7 @@ __all__ = [
     "HTTPStatusError",
     "HTTPTransport",
     "Headers",
+    "HttpxTransport",
     "InvalidURL",
     "Limits",
     "LocalProtocolError",
