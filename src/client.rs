@@ -20,6 +20,7 @@ use crate::bridge::hub::{waiter_for, Hub};
 use crate::bridge::op::{run_blocking, Op};
 use crate::bridge::slot::{Slot, Waiter};
 use crate::error::{ErrorKind, RxError};
+use crate::phases::{ConnectDeadline, ConnectDeadlineLayer};
 use crate::request::{self, TimeoutArgs, Timeouts};
 use crate::response::{outcome_into_py, Payload};
 use crate::retry::{self, Policy, Retry};
@@ -63,7 +64,7 @@ enum Verify {
 
 /// hyper-util's client over plain TCP: what reqwest runs underneath, without reqwest's layers.
 pub(crate) type PlainClient = hyper_util::client::legacy::Client<
-    hyper_util::client::legacy::connect::HttpConnector,
+    ConnectDeadline<hyper_util::client::legacy::connect::HttpConnector>,
     reqwest::Body,
 >;
 
@@ -97,9 +98,10 @@ impl Config {
             .pool_max_idle_per_host(self.max_keepalive.unwrap_or(usize::MAX))
             .pool_idle_timeout(self.keepalive_expiry)
             .tcp_nodelay(true);
-        if let Some(t) = self.connect_timeout {
-            b = b.connect_timeout(t);
-        }
+        // Per request (see phases.rs); the client's own connect timeout when a request has none.
+        b = b.connector_layer(ConnectDeadlineLayer {
+            fallback: self.connect_timeout,
+        });
         b = match (self.http1, self.http2) {
             (false, true) => b.http2_prior_knowledge(),
             (true, false) => b.http1_only(),
@@ -145,7 +147,6 @@ impl Config {
         }
         let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
         http.set_nodelay(true);
-        http.set_connect_timeout(self.connect_timeout);
         // reqwest's TCP keepalive and user-timeout defaults, so both clients notice a dead peer alike.
         http.set_keepalive(Some(Duration::from_secs(15)));
         http.set_keepalive_interval(Some(Duration::from_secs(15)));
@@ -157,7 +158,7 @@ impl Config {
                 .pool_timer(hyper_util::rt::TokioTimer::new())
                 .pool_idle_timeout(self.keepalive_expiry)
                 .pool_max_idle_per_host(self.max_keepalive.unwrap_or(usize::MAX))
-                .build(http);
+                .build(ConnectDeadline::new(http, self.connect_timeout));
         Some(client)
     }
 }

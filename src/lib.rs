@@ -10,6 +10,7 @@ mod gate;
 mod incoming;
 mod json;
 mod lines;
+mod phases;
 mod presized;
 mod request;
 mod response;

@@ -15,15 +15,17 @@ use crate::client::Live;
 use crate::decode::Chain;
 use crate::error::{local, ErrorKind, RxError};
 use crate::incoming::Incoming;
+use crate::phases::Phases;
 use crate::presized::{read_presized, PRESIZED_MAX, PRESIZED_MIN};
 use crate::response::{Body, RawResponse};
 use crate::stream::{read_chunk, spawn_pump};
 use crate::upload::BodySender;
 
-/// The per-request timeouts, each optional. `read` bounds every read, not the whole response.
-/// The connect timeout is the client's (reqwest sets it per connector, not per request).
+/// The per-request timeouts, each optional, with httpx's meanings (see `phases.rs`): `read`
+/// bounds the wait for the response head and every body read, not the whole response.
 #[derive(Clone, Copy, Default, Debug)]
 pub(crate) struct Timeouts {
+    pub(crate) connect: Option<Duration>,
     pub(crate) read: Option<Duration>,
     pub(crate) write: Option<Duration>,
     pub(crate) pool: Option<Duration>,
@@ -43,22 +45,12 @@ fn seconds(value: Option<f64>) -> PyResult<Option<Duration>> {
 
 impl Timeouts {
     pub(crate) fn from_args(args: TimeoutArgs) -> PyResult<Self> {
-        seconds(args.0)?; // validated, though only the client's connect timeout applies
         Ok(Self {
+            connect: seconds(args.0)?,
             read: seconds(args.1)?,
             write: seconds(args.2)?,
             pool: seconds(args.3)?,
         })
-    }
-
-    /// Bound on sending the request and receiving the response head, from the start of the
-    /// request (as reqwest's own read timeout): the longer of write and read. A connect that
-    /// hangs is caught by reqwest's connect timeout.
-    fn head(&self) -> Option<Duration> {
-        match (self.read, self.write) {
-            (Some(r), Some(w)) => Some(r.max(w)),
-            (r, w) => r.or(w),
-        }
     }
 }
 
@@ -209,14 +201,14 @@ pub(crate) async fn execute(
 ) -> Result<RawResponse, RxError> {
     let permit = acquire(live.permits.clone(), timeouts.pool).await?;
     let head_only = request.method() == Method::HEAD;
-    let send = send(live, request);
-    let sent = match timeouts.head() {
-        Some(limit) => tokio::time::timeout(limit, send).await.map_err(|_| {
-            RxError::new(ErrorKind::ReadTimeout, "timed out waiting for the response")
-        })?,
-        None => send.await,
-    };
-    let mut response = sent?;
+    let mut request = request;
+    let phases = Phases::new(
+        &mut request,
+        timeouts.connect,
+        timeouts.write,
+        timeouts.read,
+    );
+    let mut response = phases.run(send(live, request)).await?;
     let status = response.status();
     let version = response.version();
     let headers = response.take_headers();

@@ -1,0 +1,248 @@
+//! httpx's four timeouts on the phases of one request, each with its own meaning.
+//!
+//! - **pool**: waiting for a place in the client's connection limit (`request.rs`).
+//! - **connect**: opening a connection (TCP, TLS, proxy), per request: the connector of both
+//!   clients is wrapped in `ConnectDeadline`, which reads the timeout of the request that opens
+//!   the connection from a task-local set around the send.
+//! - **write**: a request body that stops moving (no frame handed to hyper for that long).
+//! - **read**: waiting for the response head once the request is sent, and then each body read.
+//!
+//! So a read timeout of 0.3 s fires ~0.3 s after the request went out, whatever the write timeout
+//! is, and time spent connecting does not count against it.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+use crate::error::{ErrorKind, RxError};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where one request is: opening a connection, sending its body, or waiting for its answer.
+#[derive(Default)]
+pub(crate) struct Progress {
+    connecting: AtomicBool,
+    writing: AtomicBool,
+    /// Fires on every change of phase and every body frame handed over.
+    moved: Notify,
+}
+
+impl Progress {
+    fn touch(&self) {
+        self.moved.notify_one();
+    }
+}
+
+/// What a request's connector reads: its connect timeout and its progress.
+#[derive(Clone)]
+struct Scope {
+    connect: Option<Duration>,
+    progress: Arc<Progress>,
+}
+
+tokio::task_local! {
+    static SCOPE: Scope;
+}
+
+/// Connects under the connect timeout of the request being sent (the client's when none is set).
+#[derive(Clone)]
+pub(crate) struct ConnectDeadline<S> {
+    inner: S,
+    fallback: Option<Duration>,
+}
+
+impl<S> ConnectDeadline<S> {
+    pub(crate) fn new(inner: S, fallback: Option<Duration>) -> Self {
+        Self { inner, fallback }
+    }
+}
+
+/// `ConnectDeadline` as a tower layer, for reqwest's connector stack.
+#[derive(Clone)]
+pub(crate) struct ConnectDeadlineLayer {
+    pub(crate) fallback: Option<Duration>,
+}
+
+impl<S> tower_layer::Layer<S> for ConnectDeadlineLayer {
+    type Service = ConnectDeadline<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ConnectDeadline::new(inner, self.fallback)
+    }
+}
+
+impl<S, R> tower_service::Service<R> for ConnectDeadline<S>
+where
+    S: tower_service::Service<R>,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, target: R) -> Self::Future {
+        // hyper-util calls the connector while the request's own task polls it, so the scope is
+        // the request's. A connect it finishes in the background keeps the limit it started with.
+        let scope = SCOPE.try_with(Scope::clone).ok();
+        let limit = scope.as_ref().map_or(self.fallback, |s| s.connect);
+        if let Some(scope) = &scope {
+            scope.progress.connecting.store(true, Ordering::Release);
+            scope.progress.touch();
+        }
+        let connecting = self.inner.call(target);
+        Box::pin(async move {
+            let outcome = match limit {
+                None => connecting.await.map_err(Into::into),
+                Some(limit) => match tokio::time::timeout(limit, connecting).await {
+                    Ok(r) => r.map_err(Into::into),
+                    Err(_) => Err(Box::new(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "timed out opening a connection",
+                    )) as BoxError),
+                },
+            };
+            if let Some(scope) = scope {
+                scope.progress.connecting.store(false, Ordering::Release);
+                scope.progress.touch();
+            }
+            outcome
+        })
+    }
+}
+
+/// A request body that reports each frame it hands to hyper, and its end.
+struct Tracked {
+    inner: reqwest::Body,
+    progress: Arc<Progress>,
+}
+
+impl http_body::Body for Tracked {
+    type Data = Bytes;
+    type Error = reqwest::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, reqwest::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(_))) if !self.inner.is_end_stream() => self.progress.touch(),
+            Poll::Ready(_) => {
+                self.progress.writing.store(false, Ordering::Release);
+                self.progress.touch();
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// NOTE: a body this small goes out with the head in one write into the socket's buffer, which
+/// cannot stall; only larger ones are tracked (tracking boxes the body).
+const TRACKED_BODY: u64 = 64 << 10;
+
+/// How one request's phases are timed.
+pub(crate) struct Phases {
+    progress: Arc<Progress>,
+    connect: Option<Duration>,
+    /// The write timeout applies while the body is being written (bytes bodies; a streamed
+    /// body's writes are bounded where Python queues them, `upload.rs`, not here, so a slow
+    /// producer is not a stalled socket).
+    write: Option<Duration>,
+    read: Option<Duration>,
+}
+
+impl Phases {
+    /// Prepares `request` (its body tracked if it has one worth tracking).
+    pub(crate) fn new(
+        request: &mut reqwest::Request,
+        connect: Option<Duration>,
+        write: Option<Duration>,
+        read: Option<Duration>,
+    ) -> Self {
+        let progress = Arc::new(Progress::default());
+        let mut write_limit = None;
+        if let Some(body) = request.body_mut().take() {
+            let size = http_body::Body::size_hint(&body).exact();
+            let streamed = body.as_bytes().is_none();
+            if streamed || size.is_some_and(|n| n > TRACKED_BODY) {
+                progress.writing.store(true, Ordering::Release);
+                write_limit = if streamed { None } else { write };
+                *request.body_mut() = Some(reqwest::Body::wrap(Tracked {
+                    inner: body,
+                    progress: progress.clone(),
+                }));
+            } else {
+                *request.body_mut() = Some(body);
+            }
+        }
+        Self {
+            progress,
+            connect,
+            write: write_limit,
+            read,
+        }
+    }
+
+    /// Runs `send` (to the response head) under the connect, write and read timeouts.
+    pub(crate) async fn run<T>(
+        self,
+        send: impl Future<Output = Result<T, RxError>>,
+    ) -> Result<T, RxError> {
+        let scope = Scope {
+            connect: self.connect,
+            progress: self.progress.clone(),
+        };
+        let send = SCOPE.scope(scope, send);
+        tokio::pin!(send);
+        let progress = &self.progress;
+        loop {
+            let writing = progress.writing.load(Ordering::Acquire);
+            let limit = if progress.connecting.load(Ordering::Acquire) {
+                None // the connector's own deadline applies
+            } else if writing {
+                self.write
+            } else {
+                self.read
+            };
+            let expired = async {
+                match limit {
+                    Some(limit) => tokio::time::sleep(limit).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                sent = &mut send => return sent,
+                () = progress.moved.notified() => {}
+                () = expired => {
+                    return Err(if writing {
+                        RxError::new(ErrorKind::WriteTimeout, "timed out sending the request body")
+                    } else {
+                        RxError::new(ErrorKind::ReadTimeout, "timed out waiting for the response")
+                    });
+                }
+            }
+        }
+    }
+}
