@@ -14,7 +14,7 @@ import threading
 import typing
 import weakref
 
-from ._requestx import Hub, Op
+from ._requestx import Hub, Op, hold_submissions, release_submissions
 
 __all__ = ["current_hub", "current_library", "wait", "wait_op"]
 
@@ -31,6 +31,9 @@ def current_library() -> str:
 
 class _Waiter(typing.Protocol):
     hub: Hub
+    pending: dict[int, typing.Any]
+
+    def hold(self) -> None: ...
 
     async def wait(self, op: Op) -> typing.Any: ...
 
@@ -49,6 +52,8 @@ def current_hub() -> Hub:
 async def wait(submit: typing.Callable[..., Op], *args: typing.Any) -> typing.Any:
     """Runs `submit(hub, *args)` and waits for the Op it returns; cancelling the caller aborts it."""
     waiter = _current_waiter()
+    if waiter.pending:
+        waiter.hold()
     return await waiter.wait(submit(waiter.hub, *args))
 
 
@@ -61,12 +66,14 @@ async def wait_op(op: Op) -> typing.Any:
 
 
 class _AsyncioWaiter:
-    __slots__ = ("__weakref__", "_drained", "hub", "loop", "pending")
+    __slots__ = ("__weakref__", "_drained", "holding", "hub", "loop", "pending")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        release_submissions()  # a hold an earlier loop of this thread left behind
         self.hub = Hub()
         self.loop = loop
         self.pending: dict[int, asyncio.Future[None]] = {}
+        self.holding = False
         self._drained: threading.Event | None = None
         try:
             loop.add_reader(self.hub.fileno(), self._on_ready)
@@ -75,6 +82,18 @@ class _AsyncioWaiter:
             # one notifier thread per loop waits on the hub and hands each batch to the loop.
             self._drained = threading.Event()
             threading.Thread(target=self._notify, name="requestx-notifier", daemon=True).start()
+
+    def hold(self) -> None:
+        """With requests in flight, new requests wait for the end of this loop iteration and go to
+        the engine together: one wake-up of the runtime for the lot, not one each."""
+        if not self.holding:
+            self.holding = True
+            hold_submissions()
+            self.loop.call_soon(self._release)
+
+    def _release(self) -> None:
+        self.holding = False
+        release_submissions()
 
     def _on_ready(self) -> None:
         pending = self.pending
@@ -142,11 +161,27 @@ def _asyncio_waiter(loop: asyncio.AbstractEventLoop) -> _AsyncioWaiter:
 
 
 class _TrioWaiter:
-    __slots__ = ("hub", "pending")
+    __slots__ = ("holding", "hub", "pending", "token")
 
     def __init__(self) -> None:
+        import trio
+
+        release_submissions()  # a hold an earlier loop of this thread left behind
         self.hub = Hub()
         self.pending: dict[int, typing.Any] = {}
+        self.holding = False
+        self.token = trio.lowlevel.current_trio_token()
+
+    def hold(self) -> None:
+        """As `_AsyncioWaiter.hold`: until trio's next turn of its run loop."""
+        if not self.holding:
+            self.holding = True
+            hold_submissions()
+            self.token.run_sync_soon(self._release)
+
+    def _release(self) -> None:
+        self.holding = False
+        release_submissions()
 
     async def pump(self) -> None:
         import trio

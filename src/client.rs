@@ -449,7 +449,11 @@ impl ClientCore {
             waiter,
         )?;
         let slot = job.slot.clone();
-        runtime::engine().submit(job);
+        if hub.is_some() {
+            runtime::engine().submit_or_hold(job);
+        } else {
+            runtime::engine().submit(job); // a thread waits for it: never held
+        }
         Ok(Op::new(slot, id))
     }
 

@@ -39,6 +39,8 @@ fn _requestx(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(json::json_loads, m)?)?;
     m.add_function(wrap_pyfunction!(aiter::native_aiter, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_after_fork_child, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime::hold_submissions, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime::release_submissions, m)?)?;
     m.add_function(wrap_pyfunction!(presized::_before_exit, m)?)?;
     m.add_function(wrap_pyfunction!(presized::_presized_bodies, m)?)?;
     Ok(())

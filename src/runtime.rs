@@ -57,7 +57,39 @@ pub(crate) struct Job {
 /// wake-up per request).
 enum Work {
     Job(Job),
+    Jobs(Vec<Job>),
     Call(Box<dyn FnOnce() + Send>),
+}
+
+thread_local! {
+    /// Jobs this thread holds back until `release_submissions` (see `hold_submissions`).
+    static HELD: std::cell::RefCell<Option<Vec<Job>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// From now on, requests this thread submits with a hub wait for `release_submissions`, which
+/// hands them to the engine in one message (one wake-up of the runtime for the lot).
+/// NOTE: an event loop with requests in flight holds its submissions for one loop iteration: a
+/// slow client (httpx2 on requestx's transport, 64 in flight) woke a parked tokio worker once per
+/// request, and each wake pre-empted the loop thread on its one core.
+#[pyfunction]
+pub(crate) fn hold_submissions() {
+    HELD.with(|held| {
+        let mut held = held.borrow_mut();
+        if held.is_none() {
+            *held = Some(Vec::new());
+        }
+    });
+}
+
+/// Sends what this thread held back, and stops holding.
+#[pyfunction]
+pub(crate) fn release_submissions() {
+    let jobs = HELD.with(|held| held.borrow_mut().take());
+    if let Some(jobs) = jobs {
+        if !jobs.is_empty() {
+            let _ = engine().tx.send(Work::Jobs(jobs));
+        }
+    }
 }
 
 pub(crate) struct Engine {
@@ -69,6 +101,20 @@ impl Engine {
     /// Hands a job to the dispatcher. The runtime is leaked, so the receiver lives forever.
     pub(crate) fn submit(&self, job: Job) {
         let _ = self.tx.send(Work::Job(job));
+    }
+
+    /// As `submit`, unless this thread holds its submissions back (`hold_submissions`).
+    pub(crate) fn submit_or_hold(&self, job: Job) {
+        let job = HELD.with(|held| match held.borrow_mut().as_mut() {
+            Some(jobs) => {
+                jobs.push(job);
+                None
+            }
+            None => Some(job),
+        });
+        if let Some(job) = job {
+            self.submit(job);
+        }
     }
 
     /// Runs `call` on the dispatcher task, inside the runtime (where `tokio::spawn` works).
@@ -129,17 +175,20 @@ async fn dispatch(mut rx: mpsc::UnboundedReceiver<Work>) {
     while rx.recv_many(&mut batch, 64).await > 0 {
         for work in batch.drain(..) {
             match work {
-                Work::Job(job) => {
-                    if job.slot.is_cancelled() {
-                        continue;
-                    }
-                    let handle = tokio::spawn(job.task);
-                    job.slot.set_abort(handle.abort_handle());
-                }
+                Work::Job(job) => spawn(job),
+                Work::Jobs(jobs) => jobs.into_iter().for_each(spawn),
                 Work::Call(call) => call(),
             }
         }
     }
+}
+
+fn spawn(job: Job) {
+    if job.slot.is_cancelled() {
+        return;
+    }
+    let handle = tokio::spawn(job.task);
+    job.slot.set_abort(handle.abort_handle());
 }
 
 /// Registered with `os.register_at_fork(after_in_child=...)`: the child starts a new generation.
