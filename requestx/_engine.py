@@ -13,7 +13,12 @@ from ._config import Limits, Timeout
 from ._models import Request
 from ._requestx import BodySender, ClientCore, Retry
 
-__all__ = ["VerifyTypes", "make_core", "request_timeouts", "send_async", "send_sync"]
+__all__ = ["STREAM_OR_RAW", "VerifyTypes", "make_core", "request_timeouts", "send_async", "send_sync"]
+
+#: How the engine hands over a response body (`stream=` of the sends): False, the body read whole
+#: with Content-Encoding undone; True, a stream of the body as sent; STREAM_OR_RAW, the body as sent,
+#: whole when it is already in with the head, else a stream (for hosts that decode it themselves).
+STREAM_OR_RAW = 2
 
 VerifyTypes = typing.Union[bool, str, "os.PathLike[str]", ssl.SSLContext]
 Timeouts = tuple[typing.Optional[float], typing.Optional[float], typing.Optional[float], typing.Optional[float]]
@@ -127,7 +132,7 @@ def send_sync(
     content: bytes | None,
     chunks: typing.Iterable[bytes] | None,
     timeouts: Timeouts,
-    stream: bool,
+    stream: int,
     retry: Retry | None = None,
 ) -> typing.Any:
     """Sends one request from this thread: a body of bytes (`content`) in one call, or `chunks` fed
@@ -164,7 +169,7 @@ async def send_async(
     content: bytes | None,
     chunks: typing.AsyncIterable[bytes] | None,
     timeouts: Timeouts,
-    stream: bool,
+    stream: int,
     retry: Retry | None = None,
 ) -> typing.Any:
     """Sends one request from this task (asyncio, uvloop, trio), as `send_sync` does from a thread."""

@@ -18,7 +18,7 @@ import typing
 
 from . import _bridge, _exceptions
 from ._config import DEFAULT_TIMEOUT_CONFIG
-from ._engine import send_async, send_sync
+from ._engine import STREAM_OR_RAW, send_async, send_sync
 from ._exceptions import RequestError
 from ._status_codes import codes
 from ._transports import EngineSettings
@@ -200,7 +200,7 @@ class HttpxTransport(EngineSettings):
         host = _host_of(request)
         method, url, headers, content, chunks, timeouts = host.parts(request)
         try:
-            raw = send_sync(self._core, method, url, headers, content, chunks, timeouts, True, self._retry)
+            raw = send_sync(self._core, method, url, headers, content, chunks, timeouts, STREAM_OR_RAW, self._retry)
         except RequestError as exc:
             raise host.error(exc, request) from exc
         return host.response(raw, request, False)
@@ -223,7 +223,9 @@ class AsyncHttpxTransport(EngineSettings):
         host = _host_of(request)
         method, url, headers, content, chunks, timeouts = host.parts(request)
         try:
-            raw = await send_async(self._core, method, url, headers, content, chunks, timeouts, True, self._retry)
+            raw = await send_async(
+                self._core, method, url, headers, content, chunks, timeouts, STREAM_OR_RAW, self._retry
+            )
         except RequestError as exc:
             raise host.error(exc, request) from exc
         return host.response(raw, request, True)

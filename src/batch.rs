@@ -112,7 +112,7 @@ async fn run_item(
         async move {
             // Each attempt waits for its own turn: a retry is one more request to the host.
             let _pass = inner.gate.enter(request.url()).await;
-            request::execute(live, request, timeouts, false, closed).await
+            request::execute(live, request, timeouts, request::Delivery::Whole, closed).await
         }
     });
     let outcome = tokio::select! {

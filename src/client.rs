@@ -21,7 +21,7 @@ use crate::bridge::op::{run_blocking, Op};
 use crate::bridge::slot::{Slot, Waiter};
 use crate::error::{ErrorKind, RxError};
 use crate::phases::{ConnectDeadline, ConnectDeadlineLayer};
-use crate::request::{self, TimeoutArgs, Timeouts};
+use crate::request::{self, Delivery, TimeoutArgs, Timeouts};
 use crate::response::{outcome_into_py, Payload};
 use crate::retry::{self, Policy, Retry};
 use crate::runtime::{self, Job};
@@ -274,7 +274,7 @@ impl ClientCore {
         headers: &Bound<'_, PyList>,
         body: Option<&Bound<'_, PyAny>>,
         timeouts: TimeoutArgs,
-        stream: bool,
+        stream: Delivery,
         retry: Option<&Bound<'_, Retry>>,
         waiter: Waiter,
     ) -> PyResult<Job> {
@@ -289,7 +289,7 @@ impl ClientCore {
         py: Python<'_>,
         request: reqwest::Request,
         timeouts: Timeouts,
-        stream: bool,
+        stream: Delivery,
         policy: Option<Arc<Policy>>,
         waiter: Waiter,
     ) -> PyResult<Job> {
@@ -391,7 +391,7 @@ impl ClientCore {
     }
 
     /// Sends and blocks this thread (GIL released, Ctrl-C honoured) until the response is in.
-    #[pyo3(signature = (method, url, headers, body, timeouts, stream=false, retry=None))]
+    #[pyo3(signature = (method, url, headers, body, timeouts, stream=Delivery::Whole, retry=None))]
     #[allow(clippy::too_many_arguments)]
     fn send_blocking(
         &self,
@@ -401,7 +401,7 @@ impl ClientCore {
         headers: Bound<'_, PyList>,
         body: Option<Bound<'_, PyAny>>,
         timeouts: TimeoutArgs,
-        stream: bool,
+        stream: Delivery,
         retry: Option<Bound<'_, Retry>>,
     ) -> PyResult<Py<PyAny>> {
         let job = self.prepare(
@@ -421,7 +421,7 @@ impl ClientCore {
 
     /// Sends and returns at once. With a hub, the hub reports the Op's id when the response is
     /// in; without one, a thread waits with `Op.wait()` (after feeding a streamed body).
-    #[pyo3(signature = (hub, method, url, headers, body, timeouts, stream=false, retry=None))]
+    #[pyo3(signature = (hub, method, url, headers, body, timeouts, stream=Delivery::Whole, retry=None))]
     #[allow(clippy::too_many_arguments)]
     fn send_async(
         &self,
@@ -432,7 +432,7 @@ impl ClientCore {
         headers: Bound<'_, PyList>,
         body: Option<Bound<'_, PyAny>>,
         timeouts: TimeoutArgs,
-        stream: bool,
+        stream: Delivery,
         retry: Option<Bound<'_, Retry>>,
     ) -> PyResult<Op> {
         let id = next_op_id();

@@ -18,7 +18,7 @@ use crate::incoming::Incoming;
 use crate::phases::Phases;
 use crate::presized::{read_presized, PRESIZED_MAX, PRESIZED_MIN};
 use crate::response::{Body, RawResponse};
-use crate::stream::{read_chunk, spawn_pump};
+use crate::stream::{read_chunk, ready_body, spawn_pump, Already};
 use crate::upload::BodySender;
 
 /// The per-request timeouts, each optional, with httpx's meanings (see `phases.rs`): `read`
@@ -51,6 +51,34 @@ impl Timeouts {
             write: seconds(args.2)?,
             pool: seconds(args.3)?,
         })
+    }
+}
+
+/// How a response body is handed to Python, as the caller asks (0, 1 or 2 from Python; a bool
+/// is 0 or 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    /// Read whole, Content-Encoding undone, before the response is handed over.
+    Whole,
+    /// A stream of the body as sent.
+    Stream,
+    /// The body as sent: whole if it is already in when the head arrives, else a stream (for
+    /// transports whose host decodes, and reads small bodies without a stream's costs).
+    StreamOrRaw,
+}
+
+impl<'py> FromPyObject<'_, 'py> for Delivery {
+    type Error = PyErr;
+
+    fn extract(ob: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
+        match ob.extract::<u8>()? {
+            0 => Ok(Self::Whole),
+            1 => Ok(Self::Stream),
+            2 => Ok(Self::StreamOrRaw),
+            n => Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "invalid body delivery {n}"
+            ))),
+        }
     }
 }
 
@@ -196,7 +224,7 @@ pub(crate) async fn execute(
     live: Live,
     request: reqwest::Request,
     timeouts: Timeouts,
-    stream: bool,
+    delivery: Delivery,
     closed: CancellationToken,
 ) -> Result<RawResponse, RxError> {
     let permit = acquire(live.permits.clone(), timeouts.pool).await?;
@@ -212,17 +240,31 @@ pub(crate) async fn execute(
     let status = response.status();
     let version = response.version();
     let headers = response.take_headers();
-    let body = if stream {
-        Body::Streamed(spawn_pump(response, timeouts.read, permit, closed))
-    } else {
-        match presized_length(&headers, status, head_only) {
+    let body = match delivery {
+        Delivery::Stream => Body::Streamed(spawn_pump(
+            response,
+            timeouts.read,
+            permit,
+            closed,
+            Already::default(),
+        )),
+        Delivery::StreamOrRaw => match ready_body(&mut response).await {
+            Ok(chunks) => {
+                drop(permit);
+                Body::Buffered(chunks)
+            }
+            Err(already) => {
+                Body::Streamed(spawn_pump(response, timeouts.read, permit, closed, already))
+            }
+        },
+        Delivery::Whole => match presized_length(&headers, status, head_only) {
             Some(length) => read_presized(&mut response, length, timeouts.read, permit).await?,
             None => {
                 let chunks = read_all(&mut response, timeouts.read).await?;
                 drop(permit);
                 Body::Buffered(decode_buffered(&headers, chunks)?)
             }
-        }
+        },
     };
     Ok(RawResponse {
         status,

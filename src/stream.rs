@@ -109,6 +109,7 @@ pub(crate) fn spawn_pump(
     read_timeout: Option<Duration>,
     permit: Option<OwnedSemaphorePermit>,
     closed: CancellationToken,
+    already: Already,
 ) -> BodyStream {
     let (tx, rx) = mpsc::channel(BUFFERED_CHUNKS);
     let waiting: Waiting = Arc::default();
@@ -122,7 +123,7 @@ pub(crate) fn spawn_pump(
             _ = closed.cancelled() => {
                 end.send(Err(crate::client::closed_error())).await;
             }
-            _ = pump(response, read_timeout, &end) => {}
+            _ = pump(response, read_timeout, &end, already) => {}
         }
         drop(end);
         drop(permit);
@@ -135,7 +136,59 @@ pub(crate) fn spawn_pump(
     }
 }
 
-async fn pump(mut response: Incoming, read_timeout: Option<Duration>, end: &PumpEnd) {
+/// What was read of a body before its pump started: chunks, and the error that stopped them.
+#[derive(Default)]
+pub(crate) struct Already {
+    pub(crate) chunks: Vec<Bytes>,
+    pub(crate) failed: Option<RxError>,
+}
+
+/// NOTE: a body already complete when its head arrives is handed over whole, up to this size
+/// (hyper has read it with the head): no pump task and no channel for a 100-byte answer.
+const READY_MAX: usize = 1 << 20;
+
+/// Reads what of `response`'s body is already in, without waiting. `Ok(chunks)`: the whole body;
+/// `Err(already)`: the body goes on (or failed), and these chunks came first.
+pub(crate) async fn ready_body(response: &mut Incoming) -> Result<Vec<Bytes>, Already> {
+    let mut already = Already::default();
+    let mut size = 0;
+    loop {
+        let mut chunk = std::pin::pin!(response.chunk());
+        match std::future::poll_fn(|cx| Poll::Ready(chunk.as_mut().poll(cx))).await {
+            Poll::Ready(Ok(Some(piece))) => {
+                size += piece.len();
+                if !piece.is_empty() {
+                    already.chunks.push(piece);
+                }
+                if size > READY_MAX {
+                    return Err(already);
+                }
+            }
+            Poll::Ready(Ok(None)) => return Ok(already.chunks),
+            Poll::Ready(Err(err)) => {
+                already.failed = Some(err);
+                return Err(already);
+            }
+            Poll::Pending => return Err(already),
+        }
+    }
+}
+
+async fn pump(
+    mut response: Incoming,
+    read_timeout: Option<Duration>,
+    end: &PumpEnd,
+    already: Already,
+) {
+    for chunk in already.chunks {
+        if !end.send(Ok(chunk)).await {
+            return;
+        }
+    }
+    if let Some(err) = already.failed {
+        end.send(Err(err)).await;
+        return;
+    }
     let mut unwoken = 0; // bytes queued since the reader was last woken
     let mut bulk = false; // the last read was a large one: the body is flowing
     let mut linger: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
