@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 def tests(session: nox.Session) -> None:
     """Build the extension (release) and run the test suite against loopback servers."""
     # Editable: the extension lands beside the sources, so the tests import this checkout.
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test,sdk]")
     session.run("python", "-m", "pytest", *session.posargs)
 
 
@@ -45,7 +45,7 @@ def bench(session: nox.Session) -> None:
     rows the referee lacks (benchmarks/): SSE parsed into events, the worker pool beside the
     referee's best conc_uvloop_64 and threads_8 of the same invocation, and the ceiling of the
     referee's sse_lines loop (no network)."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test,sdk]")  # httpx2 for the referee's httpx2+requestx column
     referee = os.path.join(ROOT, "..", "shared", "bench", "run")
     if not os.path.exists(referee):
         session.error("the referee ../shared/bench/run is not here")
