@@ -246,3 +246,87 @@ impl Phases {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phases(read: Option<Duration>, write: Option<Duration>) -> Phases {
+        Phases {
+            progress: Arc::default(),
+            connect: None,
+            write,
+            read,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn read_timeout_counts_from_the_start_without_a_body() {
+        let started = tokio::time::Instant::now();
+        let outcome = phases(
+            Some(Duration::from_millis(300)),
+            Some(Duration::from_secs(5)),
+        )
+        .run(std::future::pending::<Result<(), RxError>>())
+        .await;
+        assert!(matches!(outcome, Err(e) if e.kind == ErrorKind::ReadTimeout));
+        assert_eq!(started.elapsed(), Duration::from_millis(300));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn connecting_pauses_the_read_timeout() {
+        let started = tokio::time::Instant::now();
+        let send = async {
+            let progress = SCOPE.with(|s| s.progress.clone());
+            progress.connecting.store(true, Ordering::Release);
+            progress.touch();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            progress.connecting.store(false, Ordering::Release);
+            progress.touch();
+            std::future::pending::<Result<(), RxError>>().await
+        };
+        let outcome = phases(Some(Duration::from_millis(300)), None)
+            .run(send)
+            .await;
+        assert!(matches!(outcome, Err(e) if e.kind == ErrorKind::ReadTimeout));
+        assert_eq!(started.elapsed(), Duration::from_millis(800));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_body_is_a_write_timeout_and_a_moving_one_is_not() {
+        let p = phases(
+            Some(Duration::from_millis(300)),
+            Some(Duration::from_millis(200)),
+        );
+        p.progress.writing.store(true, Ordering::Release);
+        let send = async {
+            let progress = SCOPE.with(|s| s.progress.clone());
+            for _ in 0..5 {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                progress.touch(); // a frame handed over: the write timer starts again
+            }
+            std::future::pending::<Result<(), RxError>>().await
+        };
+        let started = tokio::time::Instant::now();
+        let outcome = p.run(send).await;
+        assert!(matches!(outcome, Err(e) if e.kind == ErrorKind::WriteTimeout));
+        assert_eq!(started.elapsed(), Duration::from_millis(950));
+    }
+
+    #[tokio::test]
+    async fn a_tracked_body_reports_its_end() {
+        use http_body_util::BodyExt;
+        let progress = Arc::new(Progress::default());
+        progress.writing.store(true, Ordering::Release);
+        let mut body = Tracked {
+            inner: reqwest::Body::from(vec![1u8; 100_000]),
+            progress: progress.clone(),
+        };
+        let mut seen = 0;
+        while let Some(frame) = body.frame().await {
+            seen += frame.unwrap().into_data().unwrap().len();
+        }
+        assert_eq!(seen, 100_000);
+        assert!(!progress.writing.load(Ordering::Acquire));
+    }
+}
