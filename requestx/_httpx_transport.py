@@ -120,7 +120,7 @@ def _reason(status: int) -> bytes:
 
 
 def _sync_stream_class(host: _Host, base: type) -> type:
-    class EngineByteStream(base):  # type: ignore[misc, valid-type]
+    class EngineByteStream(base):  # type: ignore[misc]
         """A response body read from the engine as it arrives (the engine's backpressure holds)."""
 
         def __init__(self, body: BodyStream, request: typing.Any) -> None:
@@ -142,7 +142,7 @@ def _sync_stream_class(host: _Host, base: type) -> type:
 
 
 def _async_stream_class(host: _Host, base: type) -> type:
-    class AsyncEngineByteStream(base):  # type: ignore[misc, valid-type]
+    class AsyncEngineByteStream(base):  # type: ignore[misc]
         """An async response body read from the engine as it arrives, under any event loop."""
 
         def __init__(self, body: BodyStream, request: typing.Any) -> None:

@@ -83,7 +83,7 @@ class ClientCore:
         headers: list[tuple[bytes, bytes]],
         body: bytes | None,
         timeouts: _Timeouts,
-        stream: int = False,
+        stream: int = ...,
         retry: Retry | None = None,
     ) -> _RawResponse: ...
     def send_async(
@@ -94,7 +94,7 @@ class ClientCore:
         headers: list[tuple[bytes, bytes]],
         body: bytes | BodySender | None,
         timeouts: _Timeouts,
-        stream: int = False,
+        stream: int = ...,
         retry: Retry | None = None,
     ) -> Op: ...
     def close(self) -> None: ...
