@@ -43,7 +43,7 @@ from ._exceptions import (
 )
 from ._headers import Headers
 from ._httpx_transport import AsyncHttpxTransport, HttpxTransport
-from ._models import Request, Response
+from ._models import AsyncByteStream, ByteStream, Request, Response, SyncByteStream
 from ._pool import Pool
 from ._requestx import Retry, _after_fork_child, _before_exit
 from ._sse import EventSource, ServerSentEvent, SSEError, aconnect_sse, connect_sse
@@ -59,15 +59,20 @@ from ._transports import (
 )
 from ._urls import URL, QueryParams
 
+__title__ = "requestx"
+__description__ = "An httpx-compatible HTTP client whose I/O, pooling and decoding run in Rust."
+
 __all__ = [
     "ASGITransport",
     "AsyncBaseTransport",
+    "AsyncByteStream",
     "AsyncClient",
     "AsyncHTTPTransport",
     "AsyncHttpxTransport",
     "Auth",
     "BaseTransport",
     "BasicAuth",
+    "ByteStream",
     "Client",
     "CloseError",
     "ConnectError",
@@ -108,6 +113,7 @@ __all__ = [
     "StreamClosed",
     "StreamConsumed",
     "StreamError",
+    "SyncByteStream",
     "Timeout",
     "TimeoutException",
     "TooManyRedirects",
@@ -118,6 +124,8 @@ __all__ = [
     "WSGITransport",
     "WriteError",
     "WriteTimeout",
+    "__description__",
+    "__title__",
     "__version__",
     "aconnect_sse",
     "codes",

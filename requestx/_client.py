@@ -28,11 +28,11 @@ from ._cookies import Cookies, CookieTypes
 from ._engine import VerifyTypes, make_core, request_timeouts, send_async, send_sync
 from ._exceptions import RequestError, TooManyRedirects
 from ._headers import Headers, HeaderTypes
-from ._models import Request, Response, set_length_headers
+from ._models import Request, Response, adopt_request, set_length_headers
 from ._pool import MapItem, Pool, Result, Run
 from ._redirects import REDIRECT_CODES, build_redirect_request
 from ._requestx import Retry
-from ._transports import checked_response
+from ._transports import checked_response, routed
 from ._urls import URL, QueryParams, QueryParamTypes
 
 __all__ = ["AsyncClient", "Client"]
@@ -71,11 +71,12 @@ class _Pattern:
 
 
 def _routes(transport: typing.Any, mounts: typing.Mapping[str, typing.Any] | None) -> list[tuple[_Pattern, typing.Any]]:
-    """(pattern, transport) pairs, most specific first; a None transport means the engine."""
-    routes = [(_Pattern(key), value) for key, value in (mounts or {}).items()]
+    """(pattern, transport) pairs, most specific first; a None transport means the engine. httpx's
+    and httpx2's transports are wrapped to be handed their own library's requests (`routed`)."""
+    routes = [(_Pattern(key), routed(value)) for key, value in (mounts or {}).items()]
     routes.sort(key=lambda route: route[0].priority, reverse=True)
     if transport is not None:
-        routes.append((_Pattern("all://"), transport))
+        routes.append((_Pattern("all://"), routed(transport)))
     return routes
 
 
@@ -134,6 +135,16 @@ class _BaseClient:
         self._closed = False
         self._plain = False
         self._routes = _routes(transport, mounts)
+        #: What the engine was built with, for `requestx.testing` (the same settings on httpx's transport).
+        self._transport_options = {
+            "verify": verify,
+            "cert": cert,
+            "trust_env": trust_env,
+            "http1": http1,
+            "http2": http2,
+            "limits": limits,
+            "proxy": proxy,
+        }
         self._core = make_core(
             verify=verify,
             cert=cert,
@@ -498,6 +509,8 @@ class Client(_BaseClient):
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> Response:
         self._check_open()
+        if type(request) is not Request:
+            request = adopt_request(request)  # an httpx or httpx2 Request
         auth_obj = self._auth if isinstance(auth, UseClientDefault) else build_auth(auth)
         if auth_obj is None:
             response = self._send_single(request, stream)
@@ -732,6 +745,8 @@ class AsyncClient(_BaseClient):
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> Response:
         self._check_open()
+        if type(request) is not Request:
+            request = adopt_request(request)  # an httpx or httpx2 Request
         auth_obj = self._auth if isinstance(auth, UseClientDefault) else build_auth(auth)
         if auth_obj is None:
             response = await self._send_single(request, stream)

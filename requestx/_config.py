@@ -44,6 +44,19 @@ def _seconds(value: object, name: str) -> float | None:
     return float(value)
 
 
+_PHASES = ("connect", "read", "write", "pool")
+
+
+def _is_timeout_shaped(value: object) -> bool:
+    """An httpx or httpx2 `Timeout` (or any object with its four phases and `as_dict()`)."""
+    return (
+        not isinstance(value, (int, float, tuple))
+        and value is not None
+        and hasattr(value, "as_dict")
+        and all(hasattr(value, name) for name in _PHASES)
+    )
+
+
 class Timeout:
     """httpx's four timeouts. `read` bounds each read from the socket, not the whole response.
 
@@ -67,10 +80,11 @@ class Timeout:
         write: float | typing.Any | None = _Unset,
         pool: float | typing.Any | None = _Unset,
     ) -> None:
-        if isinstance(timeout, Timeout):
+        if isinstance(timeout, Timeout) or _is_timeout_shaped(timeout):
             if not (connect is _Unset and read is _Unset and write is _Unset and pool is _Unset):
                 raise ValueError("Timeout(timeout=Timeout(...)) takes no other arguments")
-            values: tuple[typing.Any, ...] = timeout._tuple
+            # requestx's own, or httpx's/httpx2's (the same four attributes)
+            values: tuple[typing.Any, ...] = tuple(getattr(timeout, name) for name in _PHASES)
         elif isinstance(timeout, tuple):
             if len(timeout) != 4:
                 raise ValueError("a timeout tuple must have four items: (connect, read, write, pool)")

@@ -4,7 +4,21 @@ from __future__ import annotations
 
 import typing
 
-__all__ = ["Headers", "HeaderTypes"]
+__all__ = ["Headers", "HeaderTypes", "foreign_library"]
+
+#: The libraries whose objects (URL, Headers, Timeout, Request, Response, transports) requestx accepts.
+_FOREIGN = ("httpx", "httpx2")
+
+
+def foreign_library(obj: object) -> str | None:
+    """'httpx' or 'httpx2' if `obj` is (or derives from) a class of that library, else None. The
+    library is never imported here: an object of it exists only if it was."""
+    for cls in type(obj).__mro__:
+        top = cls.__module__.partition(".")[0]
+        if top in _FOREIGN:
+            return top
+    return None
+
 
 HeaderTypes = typing.Union[
     "Headers",
@@ -42,6 +56,11 @@ class Headers(typing.MutableMapping[str, str]):
         if isinstance(headers, Headers):
             self._list = list(headers._list)
             return
+        if not isinstance(headers, (dict, list, tuple)):
+            raw = getattr(headers, "raw", None)  # httpx's or httpx2's Headers: every value, in order
+            if isinstance(raw, list):
+                self._list = [(_encode(k, "name"), _encode(v, "value")) for k, v in raw]
+                return
         items = headers.items() if isinstance(headers, typing.Mapping) else headers
         for k, v in items:
             self._list.append((_encode(k, "name"), _encode(v, "value")))

@@ -21,7 +21,16 @@ if typing.TYPE_CHECKING:
     from ._cookies import Cookies
     from ._requestx import _NativeAsyncIterator as NativeAsyncIterator
 
-__all__ = ["Request", "RequestParts", "Response"]
+__all__ = [
+    "AsyncByteStream",
+    "ByteStream",
+    "Request",
+    "RequestParts",
+    "Response",
+    "SyncByteStream",
+    "adopt_request",
+    "adopt_response",
+]
 
 #: A request not built yet: (method, URL or its string, header list, extensions). The hot paths
 #: keep these and build the `Request` only if `response.request` is asked for.
@@ -86,13 +95,181 @@ class Request:
         return self._content
 
     def read(self) -> bytes:
+        """The body; a streamed one is read into memory (and sent as those bytes from then on)."""
+        if self._content is None and self.stream is not None:
+            self._content = b"".join(self.stream)
+            self.stream = None
         return self.content
 
     async def aread(self) -> bytes:
+        if self._content is None and self.stream is not None:
+            self._content = b"".join([chunk async for chunk in self.stream])
+            self.stream = None
         return self.content
 
     def __repr__(self) -> str:
         return f"<Request({self.method!r}, {str(self.url)!r})>"
+
+
+def adopt_request(request: typing.Any) -> Request:
+    """requestx's `Request` for an httpx or httpx2 one (`client.send(httpx.Request(...))`): its
+    method, URL, headers in order, and its body as bytes when read (else its stream)."""
+    if isinstance(request, Request):
+        return request
+    missing = [name for name in ("method", "url", "headers") if not _has(request, name)]
+    if missing:
+        raise TypeError(f"expected a Request, got {type(request).__name__} without {', '.join(missing)}")
+    url = URL(request.url)
+    headers = Headers(request.headers)
+    host = headers.get("host")
+    if host is not None and host == url.netloc.decode("ascii", "replace"):
+        del headers["host"]  # the one httpx adds from the URL: the engine adds its own (redirects too)
+    body: bytes | StreamBody | None
+    try:
+        body = bytes(request.content)
+    except Exception:  # the library's RequestNotRead: a stream not read yet
+        body = StreamBody(request.stream)
+    if not body and "content-length" not in headers and "transfer-encoding" not in headers:
+        body = None
+    extensions = dict(getattr(request, "extensions", None) or {})
+    method = request.method
+    return Request._build(
+        method.decode("ascii").upper() if isinstance(method, bytes) else str(method).upper(),
+        url,
+        headers,
+        body,
+        extensions,
+    )
+
+
+def _has(obj: object, name: str) -> bool:
+    """Whether `obj` has attribute `name`, without evaluating a property (that may raise)."""
+    return hasattr(type(obj), name) or name in getattr(obj, "__dict__", ())
+
+
+class SyncByteStream:
+    """httpx's base class of sync bodies: iterate for the chunks, then `close()`."""
+
+    def __iter__(self) -> typing.Iterator[bytes]:
+        raise NotImplementedError("The '__iter__' method must be implemented.")  # pragma: no cover
+        yield b""
+
+    def close(self) -> None:
+        """Releases what the stream holds (a connection)."""
+
+
+class AsyncByteStream:
+    """httpx's base class of async bodies: `async for` the chunks, then `await aclose()`."""
+
+    async def __aiter__(self) -> typing.AsyncIterator[bytes]:
+        raise NotImplementedError("The '__aiter__' method must be implemented.")  # pragma: no cover
+        yield b""
+
+    async def aclose(self) -> None:
+        """Releases what the stream holds (a connection)."""
+
+
+class ByteStream(AsyncByteStream, SyncByteStream):
+    """A body of bytes as a stream, sync and async (yields the bytes once per iteration)."""
+
+    def __init__(self, stream: bytes) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> typing.Iterator[bytes]:
+        yield self._stream
+
+    async def __aiter__(self) -> typing.AsyncIterator[bytes]:
+        yield self._stream
+
+
+class _ResponseStream(AsyncByteStream, SyncByteStream):
+    """`response.stream`: the raw body (Content-Encoding not undone) of a response not read yet;
+    once read, a buffered body yields its content and a streamed one nothing, as in httpx."""
+
+    __slots__ = ("_response",)
+
+    def __init__(self, response: Response) -> None:
+        self._response = response
+
+    def __iter__(self) -> typing.Iterator[bytes]:
+        response = self._response
+        if response._content is not None:
+            if response._stream is None and response._content:
+                yield response._content
+            return
+        yield from response.iter_raw()
+
+    async def __aiter__(self) -> typing.AsyncIterator[bytes]:
+        response = self._response
+        if response._content is not None:
+            if response._stream is None and response._content:
+                yield response._content
+            return
+        async for chunk in response.aiter_raw():
+            yield chunk
+
+    def close(self) -> None:
+        self._response.close()
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+class _PythonBody:
+    """A response body from Python (another library's response, `Response(stream=...)`): the
+    interface of the engine's `BodyStream` for sync reads, and `anext()` for async ones."""
+
+    __slots__ = ("_chunks", "_closed", "_source")
+
+    def __init__(self, source: typing.Any) -> None:
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            source = ByteStream(bytes(source))
+        self._source = source
+        self._chunks: typing.Any = None
+        self._closed = False
+
+    def next_blocking(self) -> bytes:
+        """The next non-empty chunk, or b"" at the end."""
+        if self._chunks is None:
+            if not hasattr(self._source, "__iter__"):
+                raise RuntimeError("This response's body is async: read it with aread() or aiter_bytes().")
+            self._chunks = iter(self._source)
+        for chunk in self._chunks:
+            if chunk:
+                return bytes(chunk)
+        return b""
+
+    async def anext(self) -> bytes:
+        if self._chunks is None:
+            source = self._source
+            self._chunks = source.__aiter__() if hasattr(source, "__aiter__") else iter(source)
+        chunks = self._chunks
+        if hasattr(chunks, "__anext__"):
+            while True:
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    return b""
+                if chunk:
+                    return bytes(chunk)
+        for chunk in chunks:  # a sync source read from the event loop
+            if chunk:
+                return bytes(chunk)
+        return b""
+
+    def close(self) -> None:
+        if not self._closed and hasattr(self._source, "close"):
+            self._closed = True
+            self._source.close()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        if hasattr(self._source, "aclose"):
+            self._closed = True
+            await self._source.aclose()
+        else:
+            self.close()
 
 
 def _split_body(body: bytes | StreamBody | None) -> tuple[bytes | None, StreamBody | None]:
@@ -139,7 +316,7 @@ class Response:
     _request: Request | None = None
     _request_parts: RequestParts | None = None
     _content: bytes | None = None
-    _stream: BodyStream | None = None
+    _stream: BodyStream | _PythonBody | None = None
     _encoding: str | None = None
     _text: str | None = None
     _elapsed: float | None = None
@@ -160,6 +337,7 @@ class Response:
         text: str | None = None,
         html: str | None = None,
         json: typing.Any = None,
+        stream: typing.Any = None,
         request: Request | None = None,
         extensions: dict[str, typing.Any] | None = None,
         history: list[Response] | None = None,
@@ -182,6 +360,13 @@ class Response:
         elif content is not None:
             encoded, _ = encode_request(content=content)
             body = b"".join(encoded) if isinstance(encoded, StreamBody) else encoded
+        elif stream is not None:
+            # A raw body to stream (Content-Encoding is undone as it is read), as httpx's `stream=`.
+            self._stream = _PythonBody(stream)
+            self._num_bytes_downloaded = 0
+            self.is_closed = False
+            self.is_stream_consumed = False
+            return
         self._content = b"" if body is None else body
         if body is not None:
             if content_type is not None and "content-type" not in self._headers:
@@ -219,6 +404,12 @@ class Response:
             self.is_closed = False
             self.is_stream_consumed = False
         return self
+
+    @property
+    def stream(self) -> SyncByteStream | AsyncByteStream:
+        """The raw body as httpx's transports hand it over: iterable and async-iterable, with
+        `close()`/`aclose()`. A buffered body yields its content, which is already decoded."""
+        return _ResponseStream(self)
 
     @property
     def history(self) -> list[Response]:
@@ -426,7 +617,7 @@ class Response:
 
     # --- streaming ------------------------------------------------------------------------------
 
-    def _begin_stream(self) -> BodyStream:
+    def _begin_stream(self) -> BodyStream | _PythonBody:
         if self.is_stream_consumed:
             raise StreamConsumed()
         if self.is_closed or self._stream is None:
@@ -535,6 +726,10 @@ class Response:
                 yield whole
             return
         stream = self._begin_stream()
+        if isinstance(stream, _PythonBody):
+            async for piece in self._aiter_python(stream, chunk_size):
+                yield piece
+            return
         pending = b""
         try:
             while True:
@@ -545,6 +740,23 @@ class Response:
                 chunk: bytes = ready
                 if not chunk:
                     break
+                self._num_bytes_downloaded = (self._num_bytes_downloaded or 0) + len(chunk)
+                if chunk_size is None:
+                    yield chunk
+                    continue
+                pending += chunk
+                while len(pending) >= chunk_size:
+                    yield pending[:chunk_size]
+                    pending = pending[chunk_size:]
+            if pending:
+                yield pending
+        finally:
+            await self.aclose()
+
+    async def _aiter_python(self, body: _PythonBody, chunk_size: int | None) -> typing.AsyncIterator[bytes]:
+        pending = b""
+        try:
+            while chunk := await body.anext():
                 self._num_bytes_downloaded = (self._num_bytes_downloaded or 0) + len(chunk)
                 if chunk_size is None:
                     yield chunk
@@ -605,6 +817,9 @@ class Response:
                 self._on_close(self)
 
     async def aclose(self) -> None:
+        stream = self._stream
+        if not self.is_closed and type(stream) is _PythonBody:
+            await stream.aclose()
         self.close()
 
     def _set_elapsed(self) -> None:
@@ -624,6 +839,40 @@ class Response:
         stream = getattr(self, "_stream", None)
         if stream is not None and not getattr(self, "is_closed", True):
             stream.close()
+
+
+def adopt_response(response: typing.Any) -> Response:
+    """requestx's `Response` for what a transport returned: itself, or an httpx/httpx2 response
+    (status, headers in order, extensions, HTTP version, body). A body not read yet stays a raw
+    stream, decoded as it is read; a body already read is adopted as its (decoded) content."""
+    if isinstance(response, Response):
+        return response
+    missing = [name for name in ("status_code", "headers") if not _has(response, name)]
+    if not (_has(response, "stream") or _has(response, "content")):
+        missing.append("stream (or content)")
+    if missing:
+        raise TypeError(
+            "a transport must return a requestx.Response (or an httpx or httpx2 one), "
+            f"not {type(response).__name__}: it has no {', '.join(missing)}"
+        )
+    ours = Response.__new__(Response)
+    ours.status_code = int(response.status_code)
+    ours._headers = Headers(response.headers)
+    ours._history = []
+    extensions = getattr(response, "extensions", None)
+    ours._extensions = dict(extensions) if extensions else {}
+    version = getattr(response, "http_version", None)
+    if isinstance(version, str) and version != ours.http_version:
+        ours.http_version = version
+    stream = getattr(response, "stream", None)
+    if stream is not None and not getattr(response, "is_stream_consumed", False):
+        ours._stream = _PythonBody(stream)
+        ours._num_bytes_downloaded = 0
+        ours.is_closed = False
+        ours.is_stream_consumed = False
+    else:
+        ours._content = bytes(response.content)
+    return ours
 
 
 def _lazy(produce: typing.Callable[[], bytes]) -> typing.Iterator[bytes]:

@@ -14,9 +14,11 @@ import sys
 import time
 import typing
 
+from . import _bridge
 from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT_CONFIG, Limits
 from ._engine import VerifyTypes, make_core, request_timeouts, send_async, send_sync
-from ._models import Request, Response
+from ._headers import foreign_library
+from ._models import Request, Response, adopt_response
 from ._requestx import Retry
 
 __all__ = [
@@ -31,10 +33,60 @@ __all__ = [
 
 
 def checked_response(response: typing.Any) -> Response:
-    """What a transport returned, if it is a `Response` (a clear error if not)."""
-    if not isinstance(response, Response):
-        raise TypeError(f"a transport must return a requestx.Response, not {type(response).__name__}")
-    return response
+    """What a transport returned, as requestx's `Response`: an httpx or httpx2 response is adopted
+    (see `adopt_response`); anything else not shaped as a response is a clear `TypeError`."""
+    if type(response) is Response:
+        return response
+    return adopt_response(response)
+
+
+def routed(transport: typing.Any) -> typing.Any:
+    """A transport as the client calls it: an httpx or httpx2 transport (one deriving from their
+    classes: `httpx.MockTransport`, `httpx.HTTPTransport`, respx's) is handed that library's
+    `Request`, anything else requestx's own."""
+    library = None if transport is None else foreign_library(transport)
+    if library is None:
+        return transport
+    return ForeignTransport(transport, sys.modules[library])
+
+
+class ForeignTransport:
+    """An httpx or httpx2 transport behind a requestx client: requests go in as that library's
+    `Request` (method, URL, headers in order, body bytes or stream, extensions); its responses
+    come back through `checked_response`."""
+
+    def __init__(self, transport: typing.Any, library: typing.Any) -> None:
+        self.transport = transport
+        self.library = library
+
+    def _request(self, request: Request, is_async: bool) -> typing.Any:
+        content: typing.Any = request._content
+        if request.stream is not None:
+            content = request.stream.__aiter__() if is_async else iter(request.stream)
+        return self.library.Request(
+            request.method,
+            str(request.url),
+            headers=request.headers.raw,
+            content=content,
+            extensions=request.extensions,
+        )
+
+    def handle_request(self, request: Request) -> typing.Any:
+        return self.transport.handle_request(self._request(request, False))
+
+    async def handle_async_request(self, request: Request) -> typing.Any:
+        return await self.transport.handle_async_request(self._request(request, True))
+
+    def close(self) -> None:
+        if hasattr(self.transport, "close"):
+            self.transport.close()
+
+    async def aclose(self) -> None:
+        if hasattr(self.transport, "aclose"):
+            await self.transport.aclose()
+
+    def __repr__(self) -> str:
+        return f"<ForeignTransport {self.transport!r}>"
 
 
 class BaseTransport:
@@ -77,12 +129,14 @@ class MockTransport(AsyncBaseTransport, BaseTransport):
         self.handler = handler
 
     def handle_request(self, request: Request) -> Response:
+        request.read()  # as httpx's: the handler may read `request.content` of a streamed body
         response = self.handler(request)
         if inspect.isawaitable(response):
             raise TypeError("MockTransport's handler returned an awaitable: use it with AsyncClient")
         return typing.cast(Response, response)
 
     async def handle_async_request(self, request: Request) -> Response:
+        await request.aread()
         response = self.handler(request)
         if inspect.isawaitable(response):
             response = await response
@@ -229,7 +283,9 @@ class WSGITransport(BaseTransport):
 
 class ASGITransport(AsyncBaseTransport):
     """Runs an ASGI application in this event loop (asyncio or trio), as httpx's ASGITransport does.
-    The body is collected whole before the response is returned."""
+    The body is collected whole before the response is returned: `receive()` reports the client's
+    disconnect only once the app has sent its last body message (Starlette's StreamingResponse
+    stops streaming when it sees one)."""
 
     def __init__(
         self,
@@ -268,12 +324,14 @@ class ASGITransport(AsyncBaseTransport):
         headers: list[tuple[bytes, bytes]] = []
         chunks: list[bytes] = []
         complete = False
+        response_complete = _event()
 
         async def receive() -> dict[str, typing.Any]:
             nonlocal sent_request
             if not sent_request:
                 sent_request = True
                 return {"type": "http.request", "body": body, "more_body": False}
+            await response_complete.wait()
             return {"type": "http.disconnect"}
 
         async def send(message: dict[str, typing.Any]) -> None:
@@ -283,12 +341,33 @@ class ASGITransport(AsyncBaseTransport):
             elif message["type"] == "http.response.body" and not complete:
                 chunks.append(message.get("body", b""))
                 complete = not message.get("more_body", False)
+                if complete:
+                    response_complete.set()
 
         try:
             await self.app(scope, receive, send)
         except Exception:
             if self.raise_app_exceptions or status is None:
                 raise
+        finally:
+            response_complete.set()
         if status is None:
             status, headers = 500, []
         return Response(status, headers=headers, content=b"".join(chunks))
+
+
+class _Event(typing.Protocol):
+    def set(self) -> None: ...
+
+    async def wait(self) -> typing.Any: ...
+
+
+def _event() -> _Event:
+    """An event of the running runtime: trio's under trio (and anyio on trio), else asyncio's."""
+    if _bridge.current_library() == "trio":
+        import trio
+
+        return trio.Event()
+    import asyncio
+
+    return asyncio.Event()

@@ -11,6 +11,7 @@ import typing
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 from ._exceptions import InvalidURL
+from ._headers import foreign_library
 
 __all__ = ["URL", "QueryParams"]
 
@@ -130,6 +131,8 @@ class URL:
             raw = url._raw
         elif isinstance(url, str):
             raw = url
+        elif foreign_library(url) is not None:
+            raw = str(url)  # an httpx or httpx2 URL
         else:
             raise TypeError(f"Invalid type for url.  Expected str or httpx.URL, got {type(url)}: {url!r}")
         # The url crate silently drops tabs and newlines (WHATWG); httpx refuses them, and so do we.
@@ -308,8 +311,8 @@ class URL:
         return hash(str(self))
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, (URL, str)):
-            return str(self) == str(URL(other))
+        if isinstance(other, (URL, str)) or foreign_library(other) is not None:
+            return str(self) == str(URL(other))  # type: ignore[arg-type]
         return NotImplemented
 
     def __str__(self) -> str:

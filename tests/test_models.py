@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typing
+
 import pytest
 
 import requestx
@@ -75,3 +77,66 @@ def test_response_url_is_normalized_and_bad_urls_refused(server) -> None:
             client.get(server.url + "/small\n")
         with pytest.raises(TypeError):
             client.get(42)  # type: ignore[arg-type]
+
+
+def test_byte_streams_as_httpx_exports_them(arun) -> None:
+    stream = requestx.ByteStream(b"abc")
+    assert isinstance(stream, requestx.SyncByteStream) and isinstance(stream, requestx.AsyncByteStream)
+    assert list(stream) == [b"abc"] and list(stream) == [b"abc"]
+
+    async def main() -> None:
+        assert [chunk async for chunk in stream] == [b"abc"]
+
+    arun(main)
+
+
+def test_response_stream_as_httpx_has_it(arun) -> None:
+    import gzip
+
+    # A buffered response (built, or read from the engine) yields its content on every pass, as
+    # httpx's `Response(content=...)` does: httpx's own client drains it again, harmlessly.
+    built = requestx.Response(200, content=b"body")
+    assert list(built.stream) == [b"body"] and list(built.stream) == [b"body"]
+    assert list(requestx.Response(204).stream) == []
+    # `stream=`: a raw body, Content-Encoding undone as it is read.
+    packed = gzip.compress(b"unpacked")
+    r = requestx.Response(200, stream=requestx.ByteStream(packed), headers={"Content-Encoding": "gzip"})
+    assert not r.is_stream_consumed and r.read() == b"unpacked"
+    assert list(r.stream) == []  # a streamed body once read: nothing, as httpx's streams after read()
+    r = requestx.Response(200, stream=iter([b"a", b"", b"b"]))
+    assert list(r.stream) == [b"a", b"b"] and r.is_stream_consumed and r.is_closed
+    with pytest.raises(requestx.ResponseNotRead):
+        _ = r.content
+
+    closed: list[str] = []
+
+    class Tracked(requestx.AsyncByteStream):
+        async def __aiter__(self) -> typing.AsyncIterator[bytes]:
+            yield b"x"
+            yield b"y"
+
+        async def aclose(self) -> None:
+            closed.append("aclose")
+
+    async def main() -> None:
+        r = requestx.Response(200, stream=Tracked())
+        assert [chunk async for chunk in r.stream] == [b"x", b"y"] and closed == ["aclose"]
+        r = requestx.Response(200, stream=Tracked())
+        await r.stream.aclose()
+        assert r.is_closed and closed == ["aclose", "aclose"]
+        assert await requestx.Response(200, stream=Tracked()).aread() == b"xy"
+
+    arun(main)
+    with pytest.raises(RuntimeError, match="async"):
+        requestx.Response(200, stream=Tracked()).read()
+
+
+def test_streamed_engine_response_stream(server) -> None:
+    with requestx.Client() as c:
+        with c.stream("GET", server.url + "/compressed", params={"enc": "gzip"}) as r:
+            raw = b"".join(r.stream)  # the bytes as sent, still gzip'd
+        import gzip
+
+        assert gzip.decompress(raw) == b"compressible " * 2000 and r.is_closed
+        r = c.get(server.url + "/small")
+        assert list(r.stream) == [b"x" * 100]

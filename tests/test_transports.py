@@ -4,6 +4,7 @@ routing between them and the engine; redirects, auth and hooks run the same over
 from __future__ import annotations
 
 import json
+import typing
 
 import pytest
 
@@ -100,8 +101,79 @@ def test_mounts_route_between_transports_and_the_engine(server) -> None:
 
 def test_transport_must_return_a_response() -> None:
     with requestx.Client(transport=requestx.MockTransport(lambda request: "nope")) as c:
-        with pytest.raises(TypeError):
+        with pytest.raises(TypeError, match=r"must return a requestx\.Response .* not str: it has no status_code"):
             c.get("http://mock/")
+
+
+def test_mock_handler_code_written_for_httpx_works_on_requestx_requests(arun) -> None:
+    """What handlers commonly do with a request, a streamed body included (read before the call)."""
+
+    def handler(request: requestx.Request) -> requestx.Response:
+        assert request.read() == request.content
+        return requestx.Response(
+            200,
+            json={
+                "method": request.method,
+                "url": str(request.url),
+                "host": request.url.host,
+                "params": dict(request.url.params),
+                "type": request.headers["content-type"],
+                "json": json.loads(request.content),
+            },
+        )
+
+    expected = {
+        "method": "POST",
+        "url": "http://mock.test/p?q=1",
+        "host": "mock.test",
+        "params": {"q": "1"},
+        "type": "application/json",
+        "json": {"a": 1},
+    }
+    with requestx.Client(transport=requestx.MockTransport(handler)) as c:
+        assert c.post("http://mock.test/p?q=1", json={"a": 1}).json() == expected
+        streamed = c.post(
+            "http://mock.test/p?q=1", content=iter([b'{"a"', b": 1}"]), headers={"Content-Type": "application/json"}
+        )
+        assert streamed.json() == expected
+
+    async def main() -> None:
+        async def body() -> typing.AsyncIterator[bytes]:
+            yield b'{"a": 1}'
+
+        async with requestx.AsyncClient(transport=requestx.MockTransport(handler)) as c:
+            r = await c.post("http://mock.test/p?q=1", content=body(), headers={"Content-Type": "application/json"})
+            assert r.json() == expected
+
+    arun(main)
+
+
+def test_asgi_transport_waits_for_a_streamed_response(arun) -> None:
+    """Starlette's StreamingResponse watches `receive()` for a disconnect while it streams: one
+    reported before the last chunk would cut the body short."""
+    import anyio
+    from starlette.applications import Starlette
+    from starlette.responses import StreamingResponse
+    from starlette.routing import Route
+
+    async def chunks() -> typing.AsyncIterator[bytes]:
+        for i in range(5):
+            await anyio.sleep(0)  # other tasks (the disconnect watcher) run between chunks
+            yield b"chunk %d;" % i
+
+    async def endpoint(request: typing.Any) -> StreamingResponse:
+        return StreamingResponse(chunks(), media_type="text/plain")
+
+    app = Starlette(routes=[Route("/stream", endpoint)])
+
+    async def main() -> None:
+        async with requestx.AsyncClient(transport=requestx.ASGITransport(app)) as c:
+            r = await c.get("http://app/stream")
+            assert r.text == "".join(f"chunk {i};" for i in range(5))
+            async with c.stream("GET", "http://app/stream") as s:
+                assert b"".join([chunk async for chunk in s.aiter_bytes()]).count(b"chunk") == 5
+
+    arun(main)
 
 
 def test_http_transport_mounted_per_scheme_with_a_proxy(server, proxy_server) -> None:
