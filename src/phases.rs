@@ -12,30 +12,47 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use crate::error::{ErrorKind, RxError};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Where one request is: opening a connection, sending its body, or waiting for its answer.
-#[derive(Default)]
+/// Where one request is: opening a connection, sending its body, or waiting for its answer, and
+/// when it last moved. Written by the connector and the body as they go (plain atomics, no
+/// wake-ups); read only when a timer expires.
 pub(crate) struct Progress {
+    started: Instant,
     connecting: AtomicBool,
     writing: AtomicBool,
-    /// Fires on every change of phase and every body frame handed over.
-    moved: Notify,
+    /// When the request last moved (a connection opened, a body frame handed over, the body
+    /// ended), in microseconds since `started`.
+    moved_at: AtomicU64,
 }
 
 impl Progress {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            connecting: AtomicBool::new(false),
+            writing: AtomicBool::new(false),
+            moved_at: AtomicU64::new(0),
+        }
+    }
+
     fn touch(&self) {
-        self.moved.notify_one();
+        let micros = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.moved_at.store(micros, Ordering::Release);
+    }
+
+    fn moved(&self) -> Instant {
+        self.started + Duration::from_micros(self.moved_at.load(Ordering::Acquire))
     }
 }
 
@@ -180,7 +197,7 @@ impl Phases {
         write: Option<Duration>,
         read: Option<Duration>,
     ) -> Self {
-        let progress = Arc::new(Progress::default());
+        let progress = Arc::new(Progress::new());
         let mut write_limit = None;
         if let Some(body) = request.body_mut().take() {
             let size = http_body::Body::size_hint(&body).exact();
@@ -205,6 +222,8 @@ impl Phases {
     }
 
     /// Runs `send` (to the response head) under the connect, write and read timeouts.
+    /// NOTE: the deadline is checked when a timer expires, from the progress recorded meanwhile,
+    /// rather than re-armed at each step: a request costs one timer, a body frame one atomic store.
     pub(crate) async fn run<T>(
         self,
         send: impl Future<Output = Result<T, RxError>>,
@@ -214,35 +233,53 @@ impl Phases {
             progress: self.progress.clone(),
         };
         let send = SCOPE.scope(scope, send);
-        tokio::pin!(send);
         let progress = &self.progress;
+        let writing = progress.writing.load(Ordering::Acquire);
+        let first = if writing {
+            self.write.or(self.read)
+        } else {
+            self.read.or(self.write)
+        };
+        let Some(first) = first else {
+            return send.await; // no read or write timeout: nothing to watch
+        };
+        // A phase without a limit of its own (connecting, a streamed body) is looked at again
+        // this often, to start the next phase's limit from when it began.
+        let recheck = self.read.or(self.write).unwrap_or(first);
+        tokio::pin!(send);
+        let timer = tokio::time::sleep_until(progress.started + first);
+        tokio::pin!(timer);
         loop {
-            let writing = progress.writing.load(Ordering::Acquire);
-            let limit = if progress.connecting.load(Ordering::Acquire) {
-                None // the connector's own deadline applies
-            } else if writing {
-                self.write
-            } else {
-                self.read
-            };
-            let expired = async {
-                match limit {
-                    Some(limit) => tokio::time::sleep(limit).await,
-                    None => std::future::pending().await,
-                }
-            };
             tokio::select! {
                 biased;
                 sent = &mut send => return sent,
-                () = progress.moved.notified() => {}
-                () = expired => {
-                    return Err(if writing {
-                        RxError::new(ErrorKind::WriteTimeout, "timed out sending the request body")
-                    } else {
-                        RxError::new(ErrorKind::ReadTimeout, "timed out waiting for the response")
-                    });
-                }
+                () = timer.as_mut() => {}
             }
+            let now = Instant::now();
+            let writing = progress.writing.load(Ordering::Acquire);
+            let limit = if writing { self.write } else { self.read };
+            let next = match limit {
+                _ if progress.connecting.load(Ordering::Acquire) => now + recheck,
+                None => now + recheck,
+                Some(limit) => {
+                    let deadline = progress.moved() + limit;
+                    if now >= deadline {
+                        return Err(if writing {
+                            RxError::new(
+                                ErrorKind::WriteTimeout,
+                                "timed out sending the request body",
+                            )
+                        } else {
+                            RxError::new(
+                                ErrorKind::ReadTimeout,
+                                "timed out waiting for the response",
+                            )
+                        });
+                    }
+                    deadline
+                }
+            };
+            timer.as_mut().reset(next);
         }
     }
 }
@@ -253,7 +290,7 @@ mod tests {
 
     fn phases(read: Option<Duration>, write: Option<Duration>) -> Phases {
         Phases {
-            progress: Arc::default(),
+            progress: Arc::new(Progress::new()),
             connect: None,
             write,
             read,
@@ -316,7 +353,7 @@ mod tests {
     #[tokio::test]
     async fn a_tracked_body_reports_its_end() {
         use http_body_util::BodyExt;
-        let progress = Arc::new(Progress::default());
+        let progress = Arc::new(Progress::new());
         progress.writing.store(true, Ordering::Release);
         let mut body = Tracked {
             inner: reqwest::Body::from(vec![1u8; 100_000]),
