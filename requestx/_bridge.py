@@ -33,7 +33,7 @@ class _Waiter(typing.Protocol):
     hub: Hub
     pending: dict[int, typing.Any]
 
-    def hold(self) -> None: ...
+    def hold_if_busy(self) -> None: ...
 
     async def wait(self, op: Op) -> typing.Any: ...
 
@@ -52,8 +52,7 @@ def current_hub() -> Hub:
 async def wait(submit: typing.Callable[..., Op], *args: typing.Any) -> typing.Any:
     """Runs `submit(hub, *args)` and waits for the Op it returns; cancelling the caller aborts it."""
     waiter = _current_waiter()
-    if waiter.pending:
-        waiter.hold()
+    waiter.hold_if_busy()
     return await waiter.wait(submit(waiter.hub, *args))
 
 
@@ -66,7 +65,7 @@ async def wait_op(op: Op) -> typing.Any:
 
 
 class _AsyncioWaiter:
-    __slots__ = ("__weakref__", "_drained", "holding", "hub", "loop", "pending")
+    __slots__ = ("__weakref__", "_drained", "_ready", "holding", "hub", "loop", "pending")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         release_submissions()  # a hold an earlier loop of this thread left behind
@@ -74,6 +73,9 @@ class _AsyncioWaiter:
         self.loop = loop
         self.pending: dict[int, asyncio.Future[None]] = {}
         self.holding = False
+        # asyncio's queue of ready callbacks (uvloop shows none: its loops only hold with
+        # requests in flight).
+        self._ready: typing.Any = getattr(loop, "_ready", ())
         self._drained: threading.Event | None = None
         try:
             loop.add_reader(self.hub.fileno(), self._on_ready)
@@ -83,10 +85,11 @@ class _AsyncioWaiter:
             self._drained = threading.Event()
             threading.Thread(target=self._notify, name="requestx-notifier", daemon=True).start()
 
-    def hold(self) -> None:
-        """With requests in flight, new requests wait for the end of this loop iteration and go to
-        the engine together: one wake-up of the runtime for the lot, not one each."""
-        if not self.holding:
+    def hold_if_busy(self) -> None:
+        """With requests in flight or other callbacks ready, new requests wait for the end of this
+        loop iteration and go to the engine together: one wake-up of the runtime for the lot, not
+        one each. A lone request goes at once (and may spin for its answer, see `wait`)."""
+        if not self.holding and (self.pending or self._ready):
             self.holding = True
             hold_submissions()
             self.loop.call_soon(self._release)
@@ -172,9 +175,9 @@ class _TrioWaiter:
         self.holding = False
         self.token = trio.lowlevel.current_trio_token()
 
-    def hold(self) -> None:
-        """As `_AsyncioWaiter.hold`: until trio's next turn of its run loop."""
-        if not self.holding:
+    def hold_if_busy(self) -> None:
+        """As `_AsyncioWaiter.hold_if_busy` (with requests in flight): until trio's next turn."""
+        if not self.holding and self.pending:
             self.holding = True
             hold_submissions()
             self.token.run_sync_soon(self._release)
