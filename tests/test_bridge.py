@@ -228,3 +228,58 @@ def test_loop_without_fd_readers_uses_a_notifier_thread(server) -> None:
         assert loop.run_until_complete(main()) == [200] * 50
     finally:
         loop.close()
+
+
+def test_a_hold_left_behind_by_a_dead_loop_is_released(server, arun) -> None:
+    """Submissions held for a loop turn that never came (the loop closed first) do not stall the
+    next loop of the thread, nor a blocking call made meanwhile."""
+    from requestx._requestx import hold_submissions, release_submissions
+
+    def in_thread(fn) -> list[object]:
+        out: list[object] = []
+        t = threading.Thread(target=lambda: out.append(fn()))
+        t.start()
+        t.join(30)
+        assert not t.is_alive()
+        return out
+
+    def blocking_while_held() -> int:
+        hold_submissions()
+        try:
+            with requestx.Client(timeout=10) as c:
+                return c.get(server.url + "/small").status_code  # a blocked thread is never held
+        finally:
+            release_submissions()
+
+    assert in_thread(blocking_while_held) == [200]
+
+    async def one() -> int:
+        async with requestx.AsyncClient(timeout=10) as c:
+            return (await c.get(server.url + "/small")).status_code
+
+    def after_a_dead_hold() -> object:
+        hold_submissions()  # as a loop that closed with its release still scheduled
+        return arun(one)
+
+    assert in_thread(after_a_dead_hold) == [200]
+
+
+def test_held_submissions_all_go_out(server, arun) -> None:
+    """Requests submitted in one turn while others are in flight are held and sent together:
+    every one of them completes, with its own answer."""
+
+    async def main() -> None:
+        async with requestx.AsyncClient(limits=requestx.Limits(max_connections=16), timeout=30) as c:
+
+            async def waves(i: int) -> list[str]:
+                seen = []
+                for j in range(20):
+                    r = await c.get(server.url + "/echo", params={"k": f"{i}-{j}"})
+                    seen.append(r.json()["query"])
+                return seen
+
+            results = await arun.gather([lambda i=i: waves(i) for i in range(16)])
+            for i, seen in enumerate(results):
+                assert seen == [f"k={i}-{j}" for j in range(20)]
+
+    arun(main)
