@@ -25,7 +25,7 @@ from ._config import (
 )
 from ._content import RequestContent, encode_request
 from ._cookies import Cookies, CookieTypes
-from ._engine import VerifyTypes, make_core, request_timeouts, send_async, send_sync
+from ._engine import VerifyTypes, make_core, request_timeouts, send_request, send_request_async
 from ._exceptions import RequestError, TooManyRedirects
 from ._headers import Headers, HeaderTypes
 from ._models import Request, Response, adopt_request, set_length_headers
@@ -480,17 +480,7 @@ class Client(_BaseClient):
                 raise
             return self._from_transport(response, request, started, self._response_hooks)
         try:
-            raw = send_sync(
-                self._core,
-                request.method,
-                str(request.url),
-                request.headers._list,
-                request._content,
-                request.stream,
-                self._timeouts(request),
-                stream,
-                self._retry_for(request),
-            )
+            raw = send_request(self._core, request, self._timeouts(request), stream, self._retry_for(request))
         except RequestError as exc:
             exc._request = request
             raise
@@ -716,16 +706,8 @@ class AsyncClient(_BaseClient):
                 await hook(response)
             return response
         try:
-            raw = await send_async(
-                self._core,
-                request.method,
-                str(request.url),
-                request.headers._list,
-                request._content,
-                request.stream,
-                self._timeouts(request),
-                stream,
-                self._retry_for(request),
+            raw = await send_request_async(
+                self._core, request, self._timeouts(request), stream, self._retry_for(request)
             )
         except RequestError as exc:
             exc._request = request

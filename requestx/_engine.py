@@ -13,7 +13,16 @@ from ._config import Limits, Timeout
 from ._models import Request
 from ._requestx import BodySender, ClientCore, Retry
 
-__all__ = ["STREAM_OR_RAW", "VerifyTypes", "make_core", "request_timeouts", "send_async", "send_sync"]
+__all__ = [
+    "STREAM_OR_RAW",
+    "VerifyTypes",
+    "make_core",
+    "request_timeouts",
+    "send_async",
+    "send_request",
+    "send_request_async",
+    "send_sync",
+]
 
 #: How the engine hands over a response body (`stream=` of the sends): False, the body read whole
 #: with Content-Encoding undone; True, a stream of the body as sent; STREAM_OR_RAW, the body as sent,
@@ -193,3 +202,37 @@ async def send_async(
         sender.abort()
         raise
     return await _bridge.wait_op(op)
+
+
+def send_request(
+    core: ClientCore, request: Request, timeouts: Timeouts, stream: int, retry: Retry | None
+) -> typing.Any:
+    """`send_sync` for requestx's own `Request`."""
+    return send_sync(
+        core,
+        request.method,
+        str(request.url),
+        request.headers._list,
+        request._content,
+        request.stream,
+        timeouts,
+        stream,
+        retry,
+    )
+
+
+async def send_request_async(
+    core: ClientCore, request: Request, timeouts: Timeouts, stream: int, retry: Retry | None
+) -> typing.Any:
+    """`send_async` for requestx's own `Request`."""
+    return await send_async(
+        core,
+        request.method,
+        str(request.url),
+        request.headers._list,
+        request._content,
+        request.stream,
+        timeouts,
+        stream,
+        retry,
+    )
