@@ -25,6 +25,8 @@ import time
 import typing
 import urllib.parse
 
+from tests.servers.app import _body as read_body
+
 Receive = typing.Callable[[], typing.Awaitable[dict[str, typing.Any]]]
 Send = typing.Callable[[dict[str, typing.Any]], typing.Awaitable[None]]
 
@@ -44,18 +46,6 @@ def _disconnect_event(key: str) -> asyncio.Event:
     if event is None:
         event = DISCONNECTS[key] = asyncio.Event()
     return event
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            break
-    return b"".join(chunks)
 
 
 async def _wait_disconnect(receive: Receive, key: str) -> None:
@@ -217,7 +207,7 @@ async def _stream(send: Send, receive: Receive, key: str, events: typing.Iterabl
 async def _api(scope: dict[str, typing.Any], receive: Receive, send: Send, provider: str) -> None:
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
     key = headers.get("x-test-id", "")
-    body = json.loads(await _read_body(receive) or b"{}")
+    body = json.loads(await read_body(receive) or b"{}")
     model = str(body.get("model", "echo"))
     attempts = ATTEMPTS.setdefault(key, [])
     attempts.append(headers.get("x-stainless-retry-count", ""))
