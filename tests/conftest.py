@@ -81,34 +81,37 @@ class Server:
         self.sock.close()
 
 
+def uvicorn(app: str = "tests.servers.app:app") -> list[str]:
+    """uvicorn serving `app` on the socket the fixture passes as {fd}."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--fd",
+        "{fd}",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--timeout-keep-alive",
+        "30",
+    ]
+
+
 @pytest.fixture(scope="session")
 def server() -> typing.Iterator[Server]:
-    s = Server(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "tests.servers.app:app",
-            "--fd",
-            "{fd}",
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            "--timeout-keep-alive",
-            "30",
-        ]
-    )
+    s = Server(uvicorn())
     yield s
     s.stop()
 
 
-def _hypercorn(*extra: str) -> list[str]:
-    """hypercorn serving the test app on the socket the fixture passes as {fd}."""
+def hypercorn(*extra: str, app: str = "tests.servers.app:app") -> list[str]:
+    """hypercorn serving `app` on the socket the fixture passes as {fd}."""
     return [
         sys.executable,
         "-m",
         "hypercorn",
-        "tests.servers.app:app",
+        app,
         "--bind",
         "fd://{fd}",
         "--log-level",
@@ -142,7 +145,7 @@ def httpbin_server() -> typing.Iterator[Server]:
 @pytest.fixture(scope="session")
 def h2_server() -> typing.Iterator[Server]:
     """hypercorn: HTTP/2 with prior knowledge over cleartext (and HTTP/1.1)."""
-    s = Server(_hypercorn())
+    s = Server(hypercorn())
     yield s
     s.stop()
 
@@ -174,7 +177,7 @@ def tls_certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def tls_server(tls_certs: dict[str, str]) -> typing.Iterator[Server]:
     """hypercorn over TLS, offering h2 and http/1.1 by ALPN."""
     s = Server(
-        _hypercorn("--certfile", tls_certs["cert"], "--keyfile", tls_certs["key"]),
+        hypercorn("--certfile", tls_certs["cert"], "--keyfile", tls_certs["key"]),
         scheme="https",
         ca=tls_certs["ca"],
     )
@@ -201,7 +204,7 @@ def client_cert(tls_certs: dict[str, str], tmp_path_factory: pytest.TempPathFact
 def mtls_server(tls_certs: dict[str, str]) -> typing.Iterator[Server]:
     """hypercorn over TLS that requires a client certificate signed by the test CA."""
     s = Server(
-        _hypercorn(
+        hypercorn(
             "--certfile",
             tls_certs["cert"],
             "--keyfile",

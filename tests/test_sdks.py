@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 import time
 import typing
 import urllib.request
@@ -25,7 +24,7 @@ import openai
 import pytest
 
 import requestx
-from tests.conftest import Server
+from tests.conftest import Server, hypercorn, uvicorn
 from tests.servers.sdk_api import LONG_PIECES, SLOW_SECONDS
 
 PROMPT = "one two three"
@@ -34,26 +33,10 @@ ECHO_PIECES = ["echo: ", "one ", "two ", "three"]
 MESSAGES: typing.Any = [{"role": "user", "content": PROMPT}]
 
 
-def _uvicorn(app: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        app,
-        "--fd",
-        "{fd}",
-        "--log-level",
-        "warning",
-        "--no-access-log",
-        "--timeout-keep-alive",
-        "30",
-    ]
-
-
 @pytest.fixture(scope="session")
 def sdk_api() -> typing.Iterator[Server]:
     """The fake OpenAI/Anthropic API under uvicorn (HTTP/1.1)."""
-    s = Server(_uvicorn("tests.servers.sdk_api:app"), probe_path="/health")
+    s = Server(uvicorn("tests.servers.sdk_api:app"), probe_path="/health")
     yield s
     s.stop()
 
@@ -61,8 +44,7 @@ def sdk_api() -> typing.Iterator[Server]:
 @pytest.fixture(scope="session")
 def sdk_api_h2() -> typing.Iterator[Server]:
     """The fake API under hypercorn: HTTP/2 with prior knowledge over cleartext (and HTTP/1.1)."""
-    argv = [sys.executable, "-m", "hypercorn", "tests.servers.sdk_api:app", "--bind", "fd://{fd}"]
-    s = Server([*argv, "--log-level", "warning"], probe_path="/health")
+    s = Server(hypercorn(app="tests.servers.sdk_api:app"), probe_path="/health")
     yield s
     s.stop()
 

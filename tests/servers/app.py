@@ -116,15 +116,21 @@ async def _wait_disconnect(receive, key: str) -> None:
             return
 
 
+async def serve_lifespan(receive, send) -> None:
+    """Answers the ASGI lifespan protocol (startup, shutdown) with nothing to do."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 async def app(scope, receive, send) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await serve_lifespan(receive, send)
+        return
     path = scope["path"]
     query = dict(urllib.parse.parse_qsl(scope["query_string"].decode()))
     STATS["in_flight"] += 1

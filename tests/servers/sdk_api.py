@@ -26,6 +26,7 @@ import typing
 import urllib.parse
 
 from tests.servers.app import _body as read_body
+from tests.servers.app import serve_lifespan
 
 Receive = typing.Callable[[], typing.Awaitable[dict[str, typing.Any]]]
 Send = typing.Callable[[dict[str, typing.Any]], typing.Awaitable[None]]
@@ -248,13 +249,8 @@ async def _api(scope: dict[str, typing.Any], receive: Receive, send: Send, provi
 
 async def app(scope: dict[str, typing.Any], receive: Receive, send: Send) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await serve_lifespan(receive, send)
+        return
     if scope["type"] != "http":
         return
     path, method = scope["path"], scope["method"]
