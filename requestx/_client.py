@@ -26,13 +26,14 @@ from ._config import (
 from ._content import RequestContent, encode_request
 from ._cookies import Cookies, CookieTypes
 from ._engine import VerifyTypes, make_core, request_timeouts, send_request, send_request_async
-from ._exceptions import RequestError, TooManyRedirects
+from ._exceptions import RequestError
+from ._flow import Flow, adrive, attach_request, drive, request_flow
 from ._headers import Headers, HeaderTypes
-from ._models import Request, Response, adopt_request, set_length_headers
+from ._models import Request, RequestParts, Response, adopt_request, set_length_headers
 from ._pool import MapItem, Pool, Result, Run
-from ._redirects import REDIRECT_CODES, build_redirect_request
 from ._requestx import Retry
-from ._transports import checked_response, routed
+from ._status_codes import REDIRECT_CODES
+from ._transports import routed
 from ._urls import URL, QueryParams, QueryParamTypes
 
 __all__ = ["AsyncClient", "Client"]
@@ -78,6 +79,12 @@ def _routes(transport: typing.Any, mounts: typing.Mapping[str, typing.Any] | Non
     if transport is not None:
         routes.append((_Pattern("all://"), routed(transport)))
     return routes
+
+
+def _target(url: URL | str) -> str:
+    """A URL as the engine takes it: a string goes as it is (the engine validates it), so the URL
+    object is built only if `response.url` or `.request` is asked for."""
+    return url if type(url) is str else str(URL(url))
 
 
 class _BaseClient:
@@ -145,16 +152,7 @@ class _BaseClient:
             "limits": limits,
             "proxy": proxy,
         }
-        self._core = make_core(
-            verify=verify,
-            cert=cert,
-            trust_env=trust_env,
-            http1=http1,
-            http2=http2,
-            limits=limits,
-            proxy=proxy,
-            connect_timeout=self._timeout.connect,
-        )
+        self._core = make_core(**self._transport_options, connect_timeout=self._timeout.connect)
         self._refresh_plain()
 
     def _refresh_plain(self) -> None:
@@ -409,30 +407,33 @@ class _BaseClient:
             {"timeout": self._timeout_dict},
         )
 
-    def _redirect_flow(self, request: Request, response: Response, follow_redirects: bool) -> Request | None:
-        """The request to send next after `response`, or None when `response` is final."""
-        if response.status_code not in REDIRECT_CODES or "location" not in response.headers:
-            return None
-        next_request = build_redirect_request(request, response)
-        if not follow_redirects:
-            response.next_request = next_request
-            return None
-        if len(response.history) >= self.max_redirects:
-            raise TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
-        return next_request
-
-    def _from_transport(self, response: Response, request: Request, started: float, hooks: list[EventHook]) -> Response:
-        response.request = request
-        if self.default_encoding != "utf-8":
-            response.default_encoding = self.default_encoding
-        response._elapsed = time.perf_counter() - started
-        self._store_cookies(response)
-        for hook in hooks:
-            hook(response)
-        return response
-
     def _follow(self, follow_redirects: bool | UseClientDefault) -> bool:
         return self.follow_redirects if isinstance(follow_redirects, UseClientDefault) else follow_redirects
+
+    def _plain_response(self, raw: typing.Any, parts: RequestParts, started: float) -> Response:
+        """The response of a plain request (see `Client._send_plain`), its cookies stored."""
+        response = Response._from_engine(raw, parts, self.default_encoding, started)
+        if raw[2].get("set-cookie") is not None:
+            self._cookies.extract_cookies(response)
+        return response
+
+    def _redirect_flow(self, response: Response, is_async: bool) -> Flow:
+        """The flow that goes on from a plain request's redirect."""
+        return request_flow(self, response.request, None, self.follow_redirects, is_async, sent=response)
+
+    def _flow(
+        self,
+        request: Request,
+        auth: AuthTypes | UseClientDefault | None,
+        follow_redirects: bool | UseClientDefault,
+        is_async: bool,
+    ) -> Flow:
+        """The flow of one `send`: the client's settings for what the call left to it."""
+        self._check_open()
+        if type(request) is not Request:
+            request = adopt_request(request)  # an httpx or httpx2 Request
+        auth_obj = self._auth if isinstance(auth, UseClientDefault) else build_auth(auth)
+        return request_flow(self, request, auth_obj, self._follow(follow_redirects), is_async)
 
 
 class Client(_BaseClient):
@@ -445,50 +446,26 @@ class Client(_BaseClient):
         """`client.get(url)` with everything left to the client: one engine call and nothing else.
         NOTE: fusing the five Python frames of the general path into this one took the Python
         share of a request from ~2.0 to ~1.3 µs (threads_8 is CPU-bound on one core)."""
-        # A string goes to the engine as it is (the engine validates it); the URL object is built
-        # only if `response.url` or `.request` is asked for.
-        target = url if type(url) is str else str(URL(url))
         parts = (method, url, self._headers._list, {"timeout": self._timeout_dict})
         if self._cookies.jar._cookies:  # type: ignore[attr-defined]
-            return self.send(Response._from_parts(parts))  # cookies to send: the general path
+            return self.send(Request._from_parts(parts))  # cookies to send: the general path
         started = time.perf_counter()
         try:
-            raw = self._core.send_blocking(method, target, parts[2], None, self._timeout._tuple, False, self._retry)
+            raw = self._core.send_blocking(
+                method, _target(url), parts[2], None, self._timeout._tuple, False, self._retry
+            )
         except RequestError as exc:
-            exc._request = Response._from_parts(parts)
+            attach_request(exc, parts)
             raise
-        response = Response._from_engine(raw, parts, self.default_encoding, started)
-        if raw[2].get("set-cookie") is not None:
-            self._cookies.extract_cookies(response)
+        response = self._plain_response(raw, parts, started)
         if response.status_code in REDIRECT_CODES:
-            return self._continue_redirects(response.request, response, self.follow_redirects, False)
+            return typing.cast(Response, drive(self._redirect_flow(response, False), self, self._engine_send, False))
         return response
 
-    def _send_single(self, request: Request, stream: bool) -> Response:
-        self._apply_cookies(request)
-        for hook in self._request_hooks:
-            hook(request)
+    def _engine_send(self, request: Request, stream: bool) -> Response:
         started = time.perf_counter()
-        transport = self._transport_for(request.url)
-        if transport is not None:
-            try:
-                response = checked_response(transport.handle_request(request))
-                if not stream:
-                    response.read()
-            except RequestError as exc:
-                exc._request = exc._request or request
-                raise
-            return self._from_transport(response, request, started, self._response_hooks)
-        try:
-            raw = send_request(self._core, request, self._timeouts(request), stream, self._retry_for(request))
-        except RequestError as exc:
-            exc._request = request
-            raise
-        response = Response._from_engine(raw, request, self.default_encoding, started)
-        self._store_cookies(response)
-        for hook in self._response_hooks:
-            hook(response)
-        return response
+        raw = send_request(self._core, request, self._timeouts(request), stream, self._retry_for(request))
+        return Response._from_engine(raw, request, self.default_encoding, started)
 
     def send(
         self,
@@ -498,40 +475,8 @@ class Client(_BaseClient):
         auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> Response:
-        self._check_open()
-        if type(request) is not Request:
-            request = adopt_request(request)  # an httpx or httpx2 Request
-        auth_obj = self._auth if isinstance(auth, UseClientDefault) else build_auth(auth)
-        if auth_obj is None:
-            response = self._send_single(request, stream)
-            if response.status_code not in REDIRECT_CODES:
-                return response  # the common path ends here
-        else:
-            response = self._send_with_auth(request, auth_obj, stream)
-        return self._continue_redirects(request, response, self._follow(follow_redirects), stream)
-
-    def _continue_redirects(self, request: Request, response: Response, follow: bool, stream: bool) -> Response:
-        history: list[Response] = []
-        while True:
-            response.history = list(history)
-            next_request = self._redirect_flow(request, response, follow)
-            if next_request is None:
-                return response
-            response.read()
-            history.append(response)
-            request = next_request
-            response = self._send_single(request, stream)
-
-    def _send_with_auth(self, request: Request, auth: Auth, stream: bool) -> Response:
-        flow = auth.sync_auth_flow(request)
-        request = next(flow)
-        while True:
-            response = self._send_single(request, stream)
-            try:
-                request = flow.send(response)
-            except StopIteration:
-                return response
-            response.close()
+        flow = self._flow(request, auth, follow_redirects, False)
+        return typing.cast(Response, drive(flow, self, self._engine_send, stream))
 
     def request(
         self,
@@ -666,57 +611,26 @@ class AsyncClient(_BaseClient):
 
     async def _send_plain(self, method: str, url: URL | str) -> Response:
         """`await client.get(url)` with everything left to the client (see `Client._send_plain`)."""
-        # A string goes to the engine as it is (the engine validates it); the URL object is built
-        # only if `response.url` or `.request` is asked for.
-        target = url if type(url) is str else str(URL(url))
         parts = (method, url, self._headers._list, {"timeout": self._timeout_dict})
         if self._cookies.jar._cookies:  # type: ignore[attr-defined]
-            return await self.send(Response._from_parts(parts))  # cookies to send: the general path
+            return await self.send(Request._from_parts(parts))  # cookies to send: the general path
         started = time.perf_counter()
         try:
             raw = await _bridge.wait(
-                self._core.send_async, method, target, parts[2], None, self._timeout._tuple, False, self._retry
+                self._core.send_async, method, _target(url), parts[2], None, self._timeout._tuple, False, self._retry
             )
         except RequestError as exc:
-            exc._request = Response._from_parts(parts)
+            attach_request(exc, parts)
             raise
-        response = Response._from_engine(raw, parts, self.default_encoding, started)
-        if raw[2].get("set-cookie") is not None:
-            self._cookies.extract_cookies(response)
-        if response.status_code in REDIRECT_CODES:
-            return await self._continue_redirects(response.request, response, self.follow_redirects, False)
-        return response
-
-    async def _send_single(self, request: Request, stream: bool) -> Response:
-        self._apply_cookies(request)
-        for hook in self._request_hooks:
-            await hook(request)
-        started = time.perf_counter()
-        transport = self._transport_for(request.url)
-        if transport is not None:
-            try:
-                response = checked_response(await transport.handle_async_request(request))
-                if not stream:
-                    await response.aread()
-            except RequestError as exc:
-                exc._request = exc._request or request
-                raise
-            response = self._from_transport(response, request, started, [])
-            for hook in self._response_hooks:
-                await hook(response)
+        response = self._plain_response(raw, parts, started)
+        if response.status_code not in REDIRECT_CODES:
             return response
-        try:
-            raw = await send_request_async(
-                self._core, request, self._timeouts(request), stream, self._retry_for(request)
-            )
-        except RequestError as exc:
-            exc._request = request
-            raise
-        response = Response._from_engine(raw, request, self.default_encoding, started)
-        self._store_cookies(response)
-        for hook in self._response_hooks:
-            await hook(response)
-        return response
+        return typing.cast(Response, await adrive(self._redirect_flow(response, True), self, self._engine_send, False))
+
+    async def _engine_send(self, request: Request, stream: bool) -> Response:
+        started = time.perf_counter()
+        raw = await send_request_async(self._core, request, self._timeouts(request), stream, self._retry_for(request))
+        return Response._from_engine(raw, request, self.default_encoding, started)
 
     async def send(
         self,
@@ -726,40 +640,8 @@ class AsyncClient(_BaseClient):
         auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> Response:
-        self._check_open()
-        if type(request) is not Request:
-            request = adopt_request(request)  # an httpx or httpx2 Request
-        auth_obj = self._auth if isinstance(auth, UseClientDefault) else build_auth(auth)
-        if auth_obj is None:
-            response = await self._send_single(request, stream)
-            if response.status_code not in REDIRECT_CODES:
-                return response  # the common path ends here
-        else:
-            response = await self._send_with_auth(request, auth_obj, stream)
-        return await self._continue_redirects(request, response, self._follow(follow_redirects), stream)
-
-    async def _continue_redirects(self, request: Request, response: Response, follow: bool, stream: bool) -> Response:
-        history: list[Response] = []
-        while True:
-            response.history = list(history)
-            next_request = self._redirect_flow(request, response, follow)
-            if next_request is None:
-                return response
-            await response.aread()
-            history.append(response)
-            request = next_request
-            response = await self._send_single(request, stream)
-
-    async def _send_with_auth(self, request: Request, auth: Auth, stream: bool) -> Response:
-        flow = auth.async_auth_flow(request)
-        request = await flow.__anext__()
-        while True:
-            response = await self._send_single(request, stream)
-            try:
-                request = await flow.asend(response)
-            except StopAsyncIteration:
-                return response
-            await response.aclose()
+        flow = self._flow(request, auth, follow_redirects, True)
+        return typing.cast(Response, await adrive(flow, self, self._engine_send, stream))
 
     async def request(
         self,

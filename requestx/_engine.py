@@ -4,6 +4,7 @@ clients and by `HTTPTransport`/`AsyncHTTPTransport`."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import ssl
 import typing
@@ -133,6 +134,18 @@ def make_core(
     )
 
 
+@contextlib.contextmanager
+def _feeding(op: typing.Any, sender: BodySender) -> typing.Iterator[None]:
+    """While a streamed body is fed: if the user's iterator raises (or Ctrl-C), the request is
+    aborted and the exception goes through."""
+    try:
+        yield
+    except BaseException:
+        op.cancel()
+        sender.abort()
+        raise
+
+
 def send_sync(
     core: ClientCore,
     method: str,
@@ -151,22 +164,12 @@ def send_sync(
         return core.send_blocking(method, url, headers, content, timeouts, stream, retry)
     sender = BodySender(timeouts[2])
     op = core.send_async(None, method, url, headers, sender, timeouts, stream)
-    try:
+    with _feeding(op, sender):
         for chunk in chunks:
-            if not chunk:
-                continue
-            queued = sender.try_send(chunk)
-            if queued is None:
-                queued = sender.send_blocking(chunk)
-            if not queued:
+            if chunk and not (sender.try_send(chunk) or sender.send_blocking(chunk)):
                 break  # the request stopped reading its body: its outcome says why
         else:
             sender.close()
-    except BaseException:
-        # The user's iterator raised (or Ctrl-C): abort the request, let the exception through.
-        op.cancel()
-        sender.abort()
-        raise
     return op.wait()
 
 
@@ -186,21 +189,12 @@ async def send_async(
         return await _bridge.wait(core.send_async, method, url, headers, content, timeouts, stream, retry)
     sender = BodySender(timeouts[2])
     op = core.send_async(_bridge.current_hub(), method, url, headers, sender, timeouts, stream)
-    try:
+    with _feeding(op, sender):
         async for chunk in chunks:
-            if not chunk:
-                continue
-            queued = sender.try_send(chunk)
-            if queued is None:
-                queued = await _bridge.wait(sender.submit_send, chunk)
-            if not queued:
-                break  # the request stopped reading its body: its outcome says why
+            if chunk and not (sender.try_send(chunk) or await _bridge.wait(sender.submit_send, chunk)):
+                break
         else:
             sender.close()
-    except BaseException:
-        op.cancel()
-        sender.abort()
-        raise
     return await _bridge.wait_op(op)
 
 

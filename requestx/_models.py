@@ -14,7 +14,7 @@ from ._content import RequestContent, StreamBody, encode_request
 from ._exceptions import DecodingError, HTTPStatusError, RequestNotRead, ResponseNotRead, StreamClosed, StreamConsumed
 from ._headers import Headers, HeaderTypes
 from ._requestx import BodyStream, Decoder, LineDecoder, RawHeaders, SseDecoder, json_loads, native_aiter
-from ._status_codes import codes
+from ._status_codes import REDIRECT_CODES, codes
 from ._urls import URL, QueryParamTypes
 
 if typing.TYPE_CHECKING:
@@ -35,8 +35,6 @@ __all__ = [
 #: A request not built yet: (method, URL or its string, header list, extensions). The hot paths
 #: keep these and build the `Request` only if `response.request` is asked for.
 RequestParts = tuple[str, typing.Union[URL, str], list[tuple[bytes, bytes]], dict[str, typing.Any]]
-
-_REDIRECT_CODES = frozenset((301, 302, 303, 307, 308))
 
 
 class Request:
@@ -85,6 +83,13 @@ class Request:
         self._content, self.stream = _split_body(body)
         self.extensions = extensions
         return self
+
+    @classmethod
+    def _from_parts(cls, parts: RequestParts) -> Request:
+        """The request of a plain call, built from its parts only when asked for."""
+        method, url, headers, extensions = parts
+        url = url if type(url) is URL else URL(url)
+        return cls._build(method, url, Headers._from_raw(headers), None, extensions)
 
     @property
     def content(self) -> bytes:
@@ -443,19 +448,13 @@ class Response:
     def headers(self, value: HeaderTypes) -> None:
         self._headers = Headers(value)
 
-    @staticmethod
-    def _from_parts(parts: RequestParts) -> Request:
-        method, url, headers, extensions = parts
-        url = url if type(url) is URL else URL(url)
-        return Request._build(method, url, Headers._from_raw(headers), None, extensions)
-
     @property
     def request(self) -> Request:
         request = self._request
         if request is None:
             if self._request_parts is None:
                 raise RuntimeError("The request instance has not been set on this response.")
-            request = self._request = self._from_parts(self._request_parts)
+            request = self._request = Request._from_parts(self._request_parts)
         return request
 
     @request.setter
@@ -497,7 +496,7 @@ class Response:
 
     @property
     def is_redirect(self) -> bool:
-        return self.status_code in _REDIRECT_CODES and "location" in self.headers
+        return self.status_code in REDIRECT_CODES and "location" in self.headers
 
     @property
     def has_redirect_location(self) -> bool:

@@ -3,10 +3,10 @@
 Requests run as tokio tasks behind one `Batch` (bounded concurrency, per-host places and rate,
 retries, all in Rust); Python hands them over in batches and collects what finished in one call
 per wake-up. What must stay in Python (cookies, hooks, auth flows, redirects, custom transports)
-is one sans-IO step per request, written once as a generator that yields the awaitables an async
-client must await: the sync consumers run it straight through, the async ones await what it yields.
+is the clients' own request flow (`_flow.request_flow`), driven here with the engine's sends
+queued into the batch: the sync consumers drive it with `drive`, the async ones with `adrive`.
 
-The input is pulled only while fewer than `2 * concurrency` requests are in flight or waiting to
+The input is pulled only while fewer than `4 * concurrency` requests are in flight or waiting to
 be yielded in order, so a generator of millions of URLs maps in bounded memory.
 """
 
@@ -18,63 +18,47 @@ import time
 import typing
 
 from ._config import USE_CLIENT_DEFAULT, UseClientDefault
+from ._flow import QUEUED, Flow, adrive, attach_request, drive, request_flow
 from ._models import Request, RequestParts, Response
-from ._redirects import REDIRECT_CODES
 from ._requestx import Batch, Op, Retry
-from ._transports import checked_response
+from ._status_codes import REDIRECT_CODES
 from ._urls import URL
 
 if typing.TYPE_CHECKING:
-    from ._auth import Auth
     from ._client import Client, _BaseClient
 
 __all__ = ["Pool", "Run"]
 
 MapItem = typing.Union[Request, URL, str]
 Result = typing.Union[Response, Exception]
-_Step = typing.Generator[typing.Any, typing.Any, typing.Optional[Response]]
 
 
 class _Flight:
-    """One input on its way: the request now in the engine and what its next hop needs."""
+    """One input on its way: its request flow, and the request now in the engine."""
 
-    __slots__ = ("flow", "history", "index", "request", "started")
+    __slots__ = ("flow", "index", "outbox", "request", "started")
 
-    def __init__(self, index: int, request: Request | RequestParts) -> None:
+    def __init__(self, index: int, request: Request | RequestParts, outbox: list[_Flight]) -> None:
         self.index = index  # its position in the input, and its key in the engine's batch
         self.request = request
+        self.outbox = outbox
         self.started = 0.0
-        self.history: list[Response] = []
-        self.flow: typing.Any = None  # the auth flow: sync_auth_flow's generator, or async_auth_flow's
+        #: The request's flow (`request_flow`) while it has hooks, auth or redirects to run;
+        #: None for a plain request, which goes out as its parts and needs no step.
+        self.flow: Flow | None = None
 
-
-def _finish_sync(step: _Step) -> Response | None:
-    """Runs a step whose yields need no awaiting (a sync client's hooks were already called)."""
-    try:
-        while True:
-            next(step)
-    except StopIteration as stop:
-        return typing.cast("Response | None", stop.value)
-
-
-async def _finish_async(step: _Step) -> Response | None:
-    """Runs a step, awaiting each awaitable it yields and sending the result back in."""
-    value: typing.Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            awaitable = step.throw(error) if error is not None else step.send(value)
-        except StopIteration as stop:
-            return typing.cast("Response | None", stop.value)
-        error = None
-        try:
-            value = await awaitable if awaitable is not None else None
-        except BaseException as exc:  # thrown back in: the step decides (cancellation goes through)
-            error = exc
+    def queue(self, request: Request, stream: bool) -> typing.Any:
+        """The pool's engine send: the request waits in the outbox for the next `flush`."""
+        if request.stream is not None:
+            raise TypeError("map() sends bodies given as bytes; read a streamed body into bytes first")
+        self.request = request
+        self.outbox.append(self)
+        return QUEUED
 
 
 class Run:
-    """The requests of one `map`, `amap` or `pool` and the Python steps between their hops."""
+    """The requests of one `map`, `amap` or `pool`, each driven through the request flow: a
+    flow's engine sends are queued into one batch and resumed when the batch hands them back."""
 
     def __init__(
         self,
@@ -111,9 +95,10 @@ class Run:
     def has_room(self) -> bool:
         return len(self.flights) + len(self._parked) < self.window
 
-    def start(self, item: MapItem) -> tuple[_Flight, _Step] | None:
-        """Takes the next input. Returns the step still to run for it, or None when it is queued
-        (the common case: a URL for a client with no hooks, auth or cookies) or already failed."""
+    def start(self, item: MapItem) -> _Flight | None:
+        """Takes the next input. Returns the flight whose flow is still to run (`advance`), or
+        None when it is queued (the common case: a URL for a client with no hooks, auth or
+        cookies) or already failed."""
         index = self.next_index
         self.next_index += 1
         client = self.client
@@ -122,7 +107,7 @@ class Run:
                 if client._plain and not client._cookies.jar._cookies:  # type: ignore[attr-defined]
                     # The URL stays a string: `response.request` builds the URL object if asked.
                     parts = ("GET", item, client._headers._list, {"timeout": client._timeout_dict})
-                    flight = _Flight(index, parts)
+                    flight = _Flight(index, parts, self.outbox)
                     self.flights[index] = flight
                     self.outbox.append(flight)
                     return None
@@ -134,44 +119,10 @@ class Run:
         except Exception as exc:
             self.done.append((index, exc))
             return None
-        flight = _Flight(index, request)
+        flight = _Flight(index, request, self.outbox)
         self.flights[index] = flight
-        auth: Auth | None = client._auth
-        if auth is not None:
-            flight.flow = auth.async_auth_flow(request) if self.is_async else auth.sync_auth_flow(request)
-            return flight, self._first_hop(flight)
-        return flight, self._outgoing(flight, request)
-
-    def _first_hop(self, flight: _Flight) -> _Step:
-        if self.is_async:
-            request = yield flight.flow.__anext__()
-        else:
-            request = next(flight.flow)
-        return (yield from self._outgoing(flight, request))
-
-    def _outgoing(self, flight: _Flight, request: Request) -> _Step:
-        """Cookies and request hooks, then either the engine (queued) or a custom transport."""
-        client = self.client
-        client._apply_cookies(request)
-        for hook in client._request_hooks:
-            yield hook(request)
-        flight.request = request
-        transport = client._transport_for(request.url)
-        if transport is None:
-            if request.stream is not None:
-                raise TypeError("map() sends bodies given as bytes; read a streamed body into bytes first")
-            self.outbox.append(flight)
-            return None
-        # A transport served in Python (mock, WSGI, ASGI, a user's own): here, one at a time.
-        started = time.perf_counter()
-        if self.is_async:
-            response = checked_response((yield transport.handle_async_request(request)))
-            yield response.aread()
-        else:
-            response = checked_response(transport.handle_request(request))
-            response.read()
-        response = client._from_transport(response, request, started, [])
-        return (yield from self._incoming(flight, response))
+        flight.flow = request_flow(client, request, client._auth, self.follow, self.is_async)
+        return flight
 
     def flush(self) -> None:
         """Hands every queued request to the engine in one call."""
@@ -200,15 +151,16 @@ class Run:
                         request.extensions.get("retries", retry),
                     )
                 )
-        self.outbox = []
+        self.outbox.clear()  # in place: each flight queues into this list
         for key, exc in self.batch.submit(items):
             self._fail(self.flights[key], typing.cast(Exception, exc))
 
     # --- receiving responses --------------------------------------------------------------------
 
-    def received(self) -> list[tuple[_Flight, _Step]]:
-        """Takes what the engine finished; returns the steps still to run (hooks, redirects...)."""
-        steps = []
+    def received(self) -> list[tuple[_Flight, Response | None]]:
+        """Takes what the engine finished; returns the flights whose flow is to be resumed with
+        their response (hooks, auth, redirects...)."""
+        steps: list[tuple[_Flight, Response | None]] = []
         client = self.client
         for key, raw in self.batch.take():
             flight = self.flights.get(key)
@@ -218,53 +170,39 @@ class Run:
                 self._fail(flight, typing.cast(Exception, raw))
                 continue
             response = Response._from_engine(raw, flight.request, client.default_encoding, flight.started)
-            if raw[2].get("set-cookie") is not None:
-                client._cookies.extract_cookies(response)
-            if (
-                type(flight.request) is tuple
-                and response.status_code not in REDIRECT_CODES
-                and not client._response_hooks
-            ):
-                self._settle(flight, response)  # the common case needs no step
-            else:
-                steps.append((flight, self._incoming(flight, response)))
+            if flight.flow is None:
+                if raw[2].get("set-cookie") is not None:
+                    client._cookies.extract_cookies(response)
+                if response.status_code not in REDIRECT_CODES:
+                    self._settle(flight, response)  # the common case needs no step
+                    continue
+                flight.flow = request_flow(client, response.request, None, self.follow, self.is_async, sent=response)
+                response = None  # type: ignore[assignment]  # the flow starts from what was sent
+            steps.append((flight, response))
         return steps
 
-    def _incoming(self, flight: _Flight, response: Response) -> _Step:
-        """Response hooks, the auth flow, then redirects; the final response, or None when the
-        next hop went out."""
-        client = self.client
-        for hook in client._response_hooks:
-            yield hook(response)
-        if flight.flow is not None:
-            try:
-                if self.is_async:
-                    request = yield flight.flow.asend(response)
-                else:
-                    request = flight.flow.send(response)
-            except (StopIteration, StopAsyncIteration):
-                flight.flow = None
-            else:
-                return (yield from self._outgoing(flight, request))
-        if flight.history or response.status_code in REDIRECT_CODES:
-            response.history = list(flight.history)
-            next_request = client._redirect_flow(response.request, response, self.follow)
-            if next_request is not None:
-                flight.history.append(response)
-                return (yield from self._outgoing(flight, next_request))
-        return response
+    def advance(self, flight: _Flight, response: Response | None = None) -> None:
+        """Runs a flight's flow (from a thread) until it ends or queues its next request."""
+        try:
+            self._finished(flight, drive(typing.cast(Flow, flight.flow), self.client, flight.queue, False, response))
+        except Exception as exc:
+            self._fail(flight, exc)
 
-    def settle_step(self, flight: _Flight, outcome: Response | Exception | None) -> None:
-        """Records what a step ended with: a response, an exception, or nothing (next hop queued)."""
-        if isinstance(outcome, Exception):
-            self._fail(flight, outcome)
-        elif outcome is not None:
+    async def aadvance(self, flight: _Flight, response: Response | None = None) -> None:
+        """`advance` for an async consumer: what the flow asks for is awaited."""
+        try:
+            self._finished(
+                flight, await adrive(typing.cast(Flow, flight.flow), self.client, flight.queue, False, response)
+            )
+        except Exception as exc:
+            self._fail(flight, exc)
+
+    def _finished(self, flight: _Flight, outcome: typing.Any) -> None:
+        if outcome is not QUEUED:
             self._settle(flight, outcome)
 
     def _fail(self, flight: _Flight, exc: Exception) -> None:
-        if getattr(exc, "_request", False) is None:
-            request = flight.request
-            exc._request = request if isinstance(request, Request) else Response._from_parts(request)  # type: ignore[attr-defined]
+        attach_request(exc, flight.request)
         self._settle(flight, exc)
 
     def _settle(self, flight: _Flight, result: Result) -> None:
@@ -290,24 +228,6 @@ class Run:
 
     # --- the sync and async consumers -----------------------------------------------------------
 
-    def run_sync(self, step: tuple[_Flight, _Step] | None) -> None:
-        if step is not None:
-            flight, gen = step
-            try:
-                outcome: Response | Exception | None = _finish_sync(gen)
-            except Exception as exc:
-                outcome = exc
-            self.settle_step(flight, outcome)
-
-    async def run_async(self, step: tuple[_Flight, _Step] | None) -> None:
-        if step is not None:
-            flight, gen = step
-            try:
-                outcome: Response | Exception | None = await _finish_async(gen)
-            except Exception as exc:
-                outcome = exc
-            self.settle_step(flight, outcome)
-
     def iterate(self, items: typing.Iterable[MapItem], ordered: bool) -> typing.Iterator[Result]:
         for done in self.batches(items):
             if ordered:
@@ -328,7 +248,9 @@ class Run:
                     if item is _END:
                         exhausted = True
                     else:
-                        self.run_sync(self.start(typing.cast(MapItem, item)))
+                        flight = self.start(typing.cast(MapItem, item))
+                        if flight is not None:
+                            self.advance(flight)
                 self.flush()
                 if self.done:
                     done, self.done = self.done, []
@@ -339,8 +261,8 @@ class Run:
                         return
                     continue
                 self.batch.doorbell().wait()
-                for step in self.received():
-                    self.run_sync(step)
+                for flight, response in self.received():
+                    self.advance(flight, response)
         finally:
             self.batch.cancel_all()
 
@@ -377,7 +299,9 @@ class Run:
                     if item is _END:
                         exhausted = True
                     else:
-                        await self.run_async(self.start(typing.cast(MapItem, item)))
+                        flight = self.start(typing.cast(MapItem, item))
+                        if flight is not None:
+                            await self.aadvance(flight)
                 self.flush()
                 if self.done:
                     done, self.done = self.done, []
@@ -388,8 +312,8 @@ class Run:
                         return
                     continue
                 await _bridge.wait_op(self.batch.doorbell(_bridge.current_hub()))
-                for step in self.received():
-                    await self.run_async(step)
+                for flight, response in self.received():
+                    await self.aadvance(flight, response)
         finally:
             self.batch.cancel_all()
 
@@ -446,7 +370,9 @@ class Pool:
         with self._lock:  # the index and the future are taken together (submit is thread-safe)
             future = _PoolFuture(self, run.next_index)
             self._futures[run.next_index] = future
-            run.run_sync(run.start(item))
+            flight = run.start(item)
+            if flight is not None:
+                run.advance(flight)
             # NOTE: with every worker busy a new request could only queue in the engine, so it
             # waits in the outbox and the collector hands the queue over after its next burst of
             # results, in one call: one engine call per submit held pool.submit to ~27k req/s.
@@ -542,8 +468,8 @@ class Pool:
                 pass  # the bell was cancelled: the pool is shutting down
             with self._lock:
                 self._bell = None
-                for step in run.received():
-                    run.run_sync(step)
+                for flight, response in run.received():
+                    run.advance(flight, response)
                 run.flush()
                 self._deliver()
 

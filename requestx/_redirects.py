@@ -13,9 +13,7 @@ from ._headers import Headers
 from ._models import Request, Response
 from ._urls import URL
 
-__all__ = ["REDIRECT_CODES", "build_redirect_request"]
-
-REDIRECT_CODES = frozenset((301, 302, 303, 307, 308))
+__all__ = ["build_redirect_request"]
 
 
 def _method(request: Request, status_code: int) -> str:

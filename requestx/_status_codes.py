@@ -5,7 +5,10 @@ from __future__ import annotations
 import enum
 from http import HTTPStatus
 
-__all__ = ["codes"]
+__all__ = ["REDIRECT_CODES", "codes"]
+
+#: The statuses that redirect (with a Location header): the one set every part of requestx uses.
+REDIRECT_CODES = frozenset((301, 302, 303, 307, 308))
 
 
 class _Codes(enum.IntEnum):
