@@ -112,7 +112,7 @@ def test_response_stream_is_the_hosts_sync(server, host) -> None:
     """The transport itself answers with the host's Response and a streaming host SyncByteStream."""
     t = requestx.HttpxTransport()
     try:
-        r = t.handle_request(host.Request("GET", server.url + "/stream", params={"chunks": 3}))
+        r = t.handle_request(host.Request("GET", server.url + "/stream", params={"chunks": 3, "delay": 0.05}))
         assert type(r) is host.Response
         assert isinstance(r.stream, host.SyncByteStream)
         assert b"".join(r.stream) == b"0000000000\n1111111111\n2222222222\n"
@@ -125,7 +125,9 @@ def test_response_stream_is_the_hosts_async(server, host, arun) -> None:
     async def main() -> None:
         t = requestx.AsyncHttpxTransport()
         try:
-            r = await t.handle_async_request(host.Request("GET", server.url + "/stream", params={"chunks": 3}))
+            r = await t.handle_async_request(
+                host.Request("GET", server.url + "/stream", params={"chunks": 3, "delay": 0.05})
+            )
             assert type(r) is host.Response
             assert isinstance(r.stream, host.AsyncByteStream)
             assert b"".join([chunk async for chunk in r.stream]) == b"0000000000\n1111111111\n2222222222\n"
@@ -509,7 +511,7 @@ def test_stream_iterated_twice_sync(server, host) -> None:
     repeated bytes); the host's `read()` twice returns the same content."""
     t = requestx.HttpxTransport()
     try:
-        r = t.handle_request(host.Request("GET", server.url + "/stream", params={"chunks": 3}))
+        r = t.handle_request(host.Request("GET", server.url + "/stream", params={"chunks": 3, "delay": 0.05}))
         assert b"".join(r.stream) == b"0000000000\n1111111111\n2222222222\n"
         assert list(r.stream) == []
         r.stream.close()
@@ -527,7 +529,9 @@ def test_stream_iterated_twice_async(server, host, arun) -> None:
     async def main() -> None:
         t = requestx.AsyncHttpxTransport()
         try:
-            r = await t.handle_async_request(host.Request("GET", server.url + "/stream", params={"chunks": 3}))
+            r = await t.handle_async_request(
+                host.Request("GET", server.url + "/stream", params={"chunks": 3, "delay": 0.05})
+            )
             assert b"".join([c async for c in r.stream]) == b"0000000000\n1111111111\n2222222222\n"
             assert [c async for c in r.stream] == []
             await r.stream.aclose()
