@@ -6,6 +6,18 @@
 import atexit as _atexit
 import os as _os
 
+try:
+    from ._requestx import Retry as _Retry  # noqa: F401  # the compiled engine, first of all
+except ModuleNotFoundError as _exc:  # pragma: no cover - exercised in a subprocess by the tests
+    if _exc.name != f"{__name__}._requestx":
+        raise
+    raise ImportError(
+        f"requestx's compiled engine (requestx._requestx) is not in {_os.path.dirname(__file__)}: this is "
+        "a source tree whose extension is not built, imported instead of the installed requestx. Build it "
+        "in place with `maturin develop --release`, or run from outside the checkout (the installed "
+        "package is imported then)."
+    ) from None
+
 from ._api import delete, get, head, options, patch, post, put, request, stream
 from ._auth import Auth, BasicAuth, DigestAuth, FunctionAuth, NetRCAuth
 from ._client import AsyncClient, Client, __version__

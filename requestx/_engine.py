@@ -110,7 +110,6 @@ def request_timeouts(
 
 
 def make_core(
-    *,
     verify: VerifyTypes,
     cert: typing.Any,
     trust_env: bool,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import datetime
+import functools
 import itertools
 import time
 import typing
@@ -306,6 +307,16 @@ def _charset(content_type: str | None) -> str | None:
     return None
 
 
+class _StatusRange:
+    """`response.is_success` and its kin: whether the status code lies in [low, high]."""
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low, self.high = low, high
+
+    def __get__(self, response: Response | None, owner: type | None = None) -> bool:
+        return response is not None and self.low <= response.status_code <= self.high
+
+
 class Response:
     """An HTTP response. `content`, `text` and `json()` need the body read (always so unless streamed)."""
 
@@ -486,13 +497,8 @@ class Response:
             return len(self._content or b"")
         return self._num_bytes_downloaded
 
-    @property
-    def is_informational(self) -> bool:
-        return 100 <= self.status_code <= 199
-
-    @property
-    def is_success(self) -> bool:
-        return 200 <= self.status_code <= 299
+    is_informational = _StatusRange(100, 199)
+    is_success = _StatusRange(200, 299)
 
     @property
     def is_redirect(self) -> bool:
@@ -502,17 +508,9 @@ class Response:
     def has_redirect_location(self) -> bool:
         return self.is_redirect
 
-    @property
-    def is_client_error(self) -> bool:
-        return 400 <= self.status_code <= 499
-
-    @property
-    def is_server_error(self) -> bool:
-        return 500 <= self.status_code <= 599
-
-    @property
-    def is_error(self) -> bool:
-        return 400 <= self.status_code <= 599
+    is_client_error = _StatusRange(400, 499)
+    is_server_error = _StatusRange(500, 599)
+    is_error = _StatusRange(400, 599)
 
     def raise_for_status(self) -> Response:
         """Raises `HTTPStatusError` for 4xx/5xx (and unfollowed 1xx/3xx), else returns self."""
@@ -663,22 +661,16 @@ class Response:
             async for chunk in self.aiter_raw(chunk_size):
                 yield chunk
             return
-        pending = b""
+        cut = _Rechunker(chunk_size)
         try:
             async for raw in self.aiter_raw():
-                pending += decoder.decode(raw)
-                if chunk_size is None:
-                    if pending:
-                        yield pending
-                    pending = b""
-                while chunk_size is not None and len(pending) >= chunk_size:
-                    yield pending[:chunk_size]
-                    pending = pending[chunk_size:]
-            pending += decoder.flush()
+                for piece in cut.feed(decoder.decode(raw)):
+                    yield piece
+            tail = cut.feed(decoder.flush()) + cut.flush()
         except DecodingError as exc:
             raise self._decoding_failed(exc) from None
-        if pending:
-            yield pending
+        for piece in tail:
+            yield piece
 
     def iter_raw(self, chunk_size: int | None = None) -> typing.Iterator[bytes]:
         """The body as sent (Content-Encoding not undone), chunks as they arrive."""
@@ -696,14 +688,16 @@ class Response:
             self._num_bytes_downloaded = (self._num_bytes_downloaded or 0) + len(chunk)
             yield chunk
 
+    def _text_decoder(self) -> typing.Callable[[bytes, bool], str]:
+        """Decodes the body's chunks into text as they come (`iter_text`, `aiter_text`)."""
+        return codecs.getincrementaldecoder(self.encoding or "utf-8")(errors="replace").decode
+
     def iter_text(self, chunk_size: int | None = None) -> typing.Iterator[str]:
-        decoder = codecs.getincrementaldecoder(self.encoding or "utf-8")(errors="replace")
+        decode = self._text_decoder()
         for chunk in self.iter_bytes(chunk_size):
-            text = decoder.decode(chunk)
-            if text:
+            if text := decode(chunk, False):
                 yield text
-        text = decoder.decode(b"", final=True)
-        if text:
+        if text := decode(b"", True):
             yield text
 
     def _line_decoder(self) -> LineDecoder | _TextLines:
@@ -725,58 +719,24 @@ class Response:
                 yield whole
             return
         stream = self._begin_stream()
-        if isinstance(stream, _PythonBody):
-            async for piece in self._aiter_python(stream, chunk_size):
+        anext_chunk = stream.anext if isinstance(stream, _PythonBody) else functools.partial(_anext_chunk, stream)
+        cut = _Rechunker(chunk_size)
+        try:
+            while chunk := await anext_chunk():
+                self._num_bytes_downloaded = (self._num_bytes_downloaded or 0) + len(chunk)
+                for piece in cut.feed(chunk):
+                    yield piece
+            for piece in cut.flush():
                 yield piece
-            return
-        pending = b""
-        try:
-            while True:
-                ready = stream.next_nowait()
-                while ready is None:
-                    await _bridge.wait(stream.wait_ready)
-                    ready = stream.next_nowait()
-                chunk: bytes = ready
-                if not chunk:
-                    break
-                self._num_bytes_downloaded = (self._num_bytes_downloaded or 0) + len(chunk)
-                if chunk_size is None:
-                    yield chunk
-                    continue
-                pending += chunk
-                while len(pending) >= chunk_size:
-                    yield pending[:chunk_size]
-                    pending = pending[chunk_size:]
-            if pending:
-                yield pending
-        finally:
-            await self.aclose()
-
-    async def _aiter_python(self, body: _PythonBody, chunk_size: int | None) -> typing.AsyncIterator[bytes]:
-        pending = b""
-        try:
-            while chunk := await body.anext():
-                self._num_bytes_downloaded = (self._num_bytes_downloaded or 0) + len(chunk)
-                if chunk_size is None:
-                    yield chunk
-                    continue
-                pending += chunk
-                while len(pending) >= chunk_size:
-                    yield pending[:chunk_size]
-                    pending = pending[chunk_size:]
-            if pending:
-                yield pending
         finally:
             await self.aclose()
 
     async def aiter_text(self, chunk_size: int | None = None) -> typing.AsyncIterator[str]:
-        decoder = codecs.getincrementaldecoder(self.encoding or "utf-8")(errors="replace")
+        decode = self._text_decoder()
         async for chunk in self.aiter_bytes(chunk_size):
-            text = decoder.decode(chunk)
-            if text:
+            if text := decode(chunk, False):
                 yield text
-        text = decoder.decode(b"", final=True)
-        if text:
+        if text := decode(b"", True):
             yield text
 
     def aiter_lines(self) -> typing.AsyncIterator[str]:
@@ -874,24 +834,57 @@ def adopt_response(response: typing.Any) -> Response:
     return ours
 
 
+async def _anext_chunk(stream: BodyStream) -> bytes:
+    """The engine stream's next chunk (b"" at the end), waiting on the bridge while none is ready."""
+    ready = stream.next_nowait()
+    while ready is None:
+        await _bridge.wait(stream.wait_ready)
+        ready = stream.next_nowait()
+    return ready
+
+
 def _lazy(produce: typing.Callable[[], bytes]) -> typing.Iterator[bytes]:
     yield produce()
 
 
+class _Rechunker:
+    """Cuts a body into chunks of `size` bytes (the last one shorter), or with `size` None passes
+    its chunks through, empty ones dropped. Every iterator of a body (sync and async, raw and
+    decoded) cuts with it. Linear: what is left over is copied once per chunk fed, not per cut
+    (re-slicing the remainder per cut made 64 MiB in 1 KiB cuts take seconds)."""
+
+    __slots__ = ("buffer", "size")
+
+    def __init__(self, size: int | None) -> None:
+        self.size = size
+        self.buffer = bytearray()
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        size = self.size
+        if size is None:
+            return [chunk] if chunk else []
+        buffer = self.buffer
+        if not buffer and len(chunk) == size:
+            return [chunk]
+        buffer += chunk
+        end = len(buffer) - len(buffer) % size
+        if not end:
+            return []
+        with memoryview(buffer) as view:
+            pieces = [view[start : start + size].tobytes() for start in range(0, end, size)]
+        del buffer[:end]
+        return pieces
+
+    def flush(self) -> list[bytes]:
+        rest, self.buffer = self.buffer, bytearray()
+        return [bytes(rest)] if rest else []
+
+
 def _rechunk(chunks: typing.Iterable[bytes], chunk_size: int | None) -> typing.Iterator[bytes]:
-    if chunk_size is None:
-        for chunk in chunks:
-            if chunk:
-                yield chunk
-        return
-    pending = b""
+    cut = _Rechunker(chunk_size)
     for chunk in chunks:
-        pending += chunk
-        while len(pending) >= chunk_size:
-            yield pending[:chunk_size]
-            pending = pending[chunk_size:]
-    if pending:
-        yield pending
+        yield from cut.feed(chunk)
+    yield from cut.flush()
 
 
 class _ChunkSource:

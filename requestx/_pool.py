@@ -17,6 +17,7 @@ import threading
 import time
 import typing
 
+from . import _bridge
 from ._config import USE_CLIENT_DEFAULT, UseClientDefault
 from ._flow import QUEUED, Flow, adrive, attach_request, drive, request_flow
 from ._models import Request, RequestParts, Response
@@ -244,25 +245,19 @@ class Run:
         try:
             while True:
                 while not exhausted and self.has_room():
-                    item = next(source, _END)
-                    if item is _END:
-                        exhausted = True
-                    else:
-                        flight = self.start(typing.cast(MapItem, item))
-                        if flight is not None:
-                            self.advance(flight)
-                self.flush()
-                if self.done:
-                    done, self.done = self.done, []
-                    yield done
-                    continue
-                if not self.flights:
-                    if exhausted:
-                        return
-                    continue
-                self.batch.doorbell().wait()
-                for flight, response in self.received():
-                    self.advance(flight, response)
+                    flight = self.take(next(source, _END))
+                    exhausted = flight is _END
+                    if isinstance(flight, _Flight):
+                        self.advance(flight)
+                turn = self.turn(exhausted)
+                if turn is _WAIT:
+                    self.batch.doorbell().wait()
+                    for flight, response in self.received():
+                        self.advance(flight, response)
+                elif turn is _END:
+                    return
+                elif turn:
+                    yield turn
         finally:
             self.batch.cancel_all()
 
@@ -281,8 +276,6 @@ class Run:
         self, items: typing.Iterable[MapItem] | typing.AsyncIterable[MapItem]
     ) -> typing.AsyncIterator[list[tuple[int, Result]]]:
         """`batches` for asyncio, uvloop, trio and anyio; `items` may be an async iterable."""
-        from . import _bridge
-
         if hasattr(items, "__aiter__"):
             async_source = typing.cast(typing.AsyncIterable[MapItem], items).__aiter__()
             sync_source = None
@@ -292,33 +285,42 @@ class Run:
         try:
             while True:
                 while not exhausted and self.has_room():
-                    if sync_source is not None:
-                        item = next(sync_source, _END)
-                    else:
-                        item = await anext(async_source, _END)
-                    if item is _END:
-                        exhausted = True
-                    else:
-                        flight = self.start(typing.cast(MapItem, item))
-                        if flight is not None:
-                            await self.aadvance(flight)
-                self.flush()
-                if self.done:
-                    done, self.done = self.done, []
-                    yield done
-                    continue
-                if not self.flights:
-                    if exhausted:
-                        return
-                    continue
-                await _bridge.wait_op(self.batch.doorbell(_bridge.current_hub()))
-                for flight, response in self.received():
-                    await self.aadvance(flight, response)
+                    item = next(sync_source, _END) if sync_source is not None else await anext(async_source, _END)
+                    flight = self.take(item)
+                    exhausted = flight is _END
+                    if isinstance(flight, _Flight):
+                        await self.aadvance(flight)
+                turn = self.turn(exhausted)
+                if turn is _WAIT:
+                    await _bridge.wait_op(self.batch.doorbell(_bridge.current_hub()))
+                    for flight, response in self.received():
+                        await self.aadvance(flight, response)
+                elif turn is _END:
+                    return
+                elif turn:
+                    yield turn
         finally:
             self.batch.cancel_all()
 
+    def take(self, item: typing.Any) -> typing.Any:
+        """The input `item` (or `_END` when the input ran out) started: `start`'s flight, None, or `_END`."""
+        return _END if item is _END else self.start(typing.cast(MapItem, item))
+
+    def turn(self, exhausted: bool) -> typing.Any:
+        """After pulling input: hands the queue to the engine, then says what the consumer does
+        next: a batch of (position, result) to hand out, `_WAIT` for the engine, `_END` when all
+        is done, or an empty list to pull again."""
+        self.flush()
+        if self.done:
+            done, self.done = self.done, []
+            return done
+        if self.flights:
+            return _WAIT
+        return _END if exhausted else []
+
 
 _END = object()
+_WAIT = object()
 
 
 class Pool:

@@ -160,16 +160,8 @@ class EngineSettings:
         retries: int = 0,
     ) -> None:
         proxy = getattr(proxy, "url", proxy)  # an httpx/httpx2 `Proxy`: its URL
-        self._core = make_core(
-            verify=verify,
-            cert=cert,
-            trust_env=trust_env,
-            http1=http1,
-            http2=http2,
-            limits=limits,
-            proxy=proxy,
-            connect_timeout=DEFAULT_TIMEOUT_CONFIG.connect,
-        )
+        connect = DEFAULT_TIMEOUT_CONFIG.connect
+        self._core = make_core(verify, cert, trust_env, http1, http2, limits, proxy, connect)
         # httpx's meaning: failed connections only (never a request the server may have seen).
         self._retry = (
             Retry(retries, status_forcelist=[], allowed_methods=[], respect_retry_after=False) if retries else None
