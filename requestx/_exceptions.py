@@ -28,9 +28,12 @@
   * StreamClosed
   * ResponseNotRead
   * RequestNotRead
+* OperationCancelled (a RuntimeError)
 
-The engine (`src/error.rs`) picks the class by error kind and raises it; the client attaches the
-request. Nothing here is chosen by message text.
+The engine (`src/error.rs`) picks the class by error kind and raises it, with the failure's causes
+(the innermost `OSError`, say) chained as `__cause__`; the client attaches the request. Nothing here
+is chosen by message text. The engine looks every class it raises up here when it loads, so this
+module must not import the engine.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ __all__ = [
     "InvalidURL",
     "LocalProtocolError",
     "NetworkError",
+    "OperationCancelled",
     "PoolTimeout",
     "ProtocolError",
     "ProxyError",
@@ -185,6 +189,11 @@ class InvalidURL(Exception):
 
 class CookieConflict(Exception):
     """`Cookies.get()` found more than one cookie of that name."""
+
+
+class OperationCancelled(RuntimeError):
+    """An engine operation was cancelled before its result was taken (it was aborted from another
+    thread, or its waiter gave up)."""
 
 
 class StreamError(RuntimeError):

@@ -1,47 +1,40 @@
 //! The native engine of requestx. This file is only the table of contents.
+//!
+//! From the bottom up: `error` (every failure and its exception class) and `bridge` (work into
+//! tokio, completions back to a waiting Python caller; no HTTP); `body` (response and request
+//! bodies) on them; `http` (clients, requests, timeouts, retries, the pool) on `body`; `text`
+//! (lines, server-sent events, JSON) beside `http`, on nothing but itself.
 
-mod aiter;
-mod batch;
+mod body;
 mod bridge;
-mod client;
-mod decode;
 mod error;
-mod gate;
-mod incoming;
-mod json;
-mod lines;
-mod phases;
-mod presized;
-mod request;
-mod response;
-mod retry;
-mod runtime;
-mod sse;
-mod stream;
-mod upload;
+mod http;
+mod text;
 
 use pyo3::prelude::*;
 
 #[pymodule(gil_used = false)]
 fn _requestx(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<client::ClientCore>()?;
+    // The exception classes of `requestx._exceptions`, checked now: a missing one fails the import.
+    error::load_classes(m.py())?;
+    m.add_class::<http::client::ClientCore>()?;
     m.add_class::<bridge::hub::Hub>()?;
     m.add_class::<bridge::op::Op>()?;
-    m.add_class::<stream::BodyStream>()?;
-    m.add_class::<response::RawHeaders>()?;
-    m.add_class::<sse::SseDecoder>()?;
-    m.add_class::<sse::ServerSentEvent>()?;
-    m.add_class::<decode::Decoder>()?;
-    m.add_class::<lines::LineDecoder>()?;
-    m.add_class::<upload::BodySender>()?;
-    m.add_class::<batch::Batch>()?;
-    m.add_class::<retry::Retry>()?;
-    m.add_function(wrap_pyfunction!(json::json_loads, m)?)?;
-    m.add_function(wrap_pyfunction!(aiter::native_aiter, m)?)?;
-    m.add_function(wrap_pyfunction!(runtime::_after_fork_child, m)?)?;
-    m.add_function(wrap_pyfunction!(runtime::hold_submissions, m)?)?;
-    m.add_function(wrap_pyfunction!(runtime::release_submissions, m)?)?;
-    m.add_function(wrap_pyfunction!(presized::_before_exit, m)?)?;
-    m.add_function(wrap_pyfunction!(presized::_presized_bodies, m)?)?;
+    m.add_class::<body::stream::BodyStream>()?;
+    m.add_class::<body::response::RawHeaders>()?;
+    m.add_class::<text::sse::SseDecoder>()?;
+    m.add_class::<text::sse::ServerSentEvent>()?;
+    m.add_class::<body::decode::Decoder>()?;
+    m.add_class::<text::lines::LineDecoder>()?;
+    m.add_class::<body::upload::BodySender>()?;
+    m.add_class::<http::batch::Batch>()?;
+    m.add_class::<http::retry::Retry>()?;
+    m.add_function(wrap_pyfunction!(text::json::json_loads, m)?)?;
+    m.add_function(wrap_pyfunction!(text::native_aiter, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::runtime::_after_fork_child, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::runtime::hold_submissions, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::runtime::release_submissions, m)?)?;
+    m.add_function(wrap_pyfunction!(body::presized::_before_exit, m)?)?;
+    m.add_function(wrap_pyfunction!(body::presized::_presized_bodies, m)?)?;
     Ok(())
 }

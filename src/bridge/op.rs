@@ -1,14 +1,17 @@
-//! `Op`: the Python handle of one submitted operation, and the blocking wait used by threads.
+//! `Op`: the Python handle of one operation, the one place operations are made, and the blocking
+//! wait used by threads.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 
-use super::slot::{Outcome, Slot};
-use crate::runtime::{self, Job};
+use super::hub::Hub;
+use super::runtime::{self, Job};
+use super::slot::{Outcome, Slot, Waiter};
+use crate::error::RxError;
 
 /// NOTE: 50 ms slices keep Ctrl-C responsive (well under the 100 ms goal) while costing a GIL
 /// round trip only 20 times a second on a long request.
@@ -21,33 +24,104 @@ const SIGNAL_SLICE: Duration = Duration::from_millis(50);
 /// slow request costs at most this much CPU.
 const SPIN_BUDGET: Duration = Duration::from_micros(150);
 
+/// Whether a waiter may yield the CPU for an operation before sleeping (see `SPIN_BUDGET`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Spin {
+    /// A request: its answer often lands within the budget.
+    Yes,
+    /// An operation fed by a busy tokio task (a body being streamed either way, a pool's
+    /// doorbell): a waiter that yields only takes the core from the task it waits for.
+    /// NOTE: streamed 64 MiB downloads, client pinned to one core: ~2,750 MiB/s with the yields,
+    /// ~3,050 without.
+    No,
+}
+
+static OP_IDS: AtomicU64 = AtomicU64::new(1);
+
 #[pyclass(frozen, module = "requestx._requestx")]
 pub(crate) struct Op {
-    pub(crate) slot: Arc<Slot>,
-    pub(crate) id: u64,
-    /// Whether a waiter may yield the CPU for it before sleeping (see `SPIN_BUDGET`).
-    spins: bool,
+    slot: Arc<Slot>,
+    id: u64,
+    spin: Spin,
 }
 
 impl Op {
-    pub(crate) fn new(slot: Arc<Slot>, id: u64) -> Self {
-        Self {
+    /// A new operation that `hub`'s loop waits for (without a hub: a thread, in `wait`). Returns
+    /// the Op for its waiter and the slot for whatever completes it (the job that runs it, a
+    /// stream's pump, a pool's results).
+    pub(crate) fn for_hub(hub: Option<&Hub>, spin: Spin) -> (Self, Arc<Slot>) {
+        let id = OP_IDS.fetch_add(1, Ordering::Relaxed);
+        let waiter = match hub {
+            Some(hub) => Waiter::Hub {
+                hub: hub.inner.clone(),
+                id,
+            },
+            None => Waiter::Thread,
+        };
+        let slot = Slot::new(waiter);
+        (
+            Self {
+                slot: slot.clone(),
+                id,
+                spin,
+            },
             slot,
-            id,
-            spins: true,
+        )
+    }
+
+    /// Submits `job` (the work that completes this op) and waits for it as `wait` does.
+    /// NOTE: the submission (which may wake a parked tokio worker, a futex syscall) happens after
+    /// the GIL is released, so other Python threads run meanwhile.
+    pub(crate) fn run(&self, py: Python<'_>, job: Job) -> PyResult<Py<PyAny>> {
+        self.block(py, Some(job))
+    }
+
+    /// Waits for the slot with the GIL released, checking signals between slices (submitting
+    /// `job` first, without the GIL, if given); a signal handler's exception (KeyboardInterrupt)
+    /// cancels the operation and propagates.
+    fn block(&self, py: Python<'_>, mut job: Option<Job>) -> PyResult<Py<PyAny>> {
+        // Spinning only pays when this is the only blocked thread; with several, they would take
+        // the core from the tokio worker that serves them (threads_8 fell from 36k to 28k req/s).
+        let waiting = BlockedThread::enter();
+        let mut spin = self.spin == Spin::Yes && waiting.alone;
+        loop {
+            let slot = &self.slot;
+            let first = std::mem::replace(&mut spin, false);
+            let submit = job.take();
+            let done = py.detach(move || {
+                if let Some(job) = submit {
+                    runtime::engine().submit(job);
+                }
+                (first && slot.spin(SPIN_BUDGET)) || slot.wait_slice(SIGNAL_SLICE)
+            });
+            if done {
+                return self.result(py);
+            }
+            if let Err(err) = py.check_signals() {
+                self.slot.cancel();
+                return Err(err);
+            }
         }
     }
 
-    /// An op fed by a busy tokio task (a body being streamed either way, a pool's doorbell): a
-    /// waiter that yields only takes the core from the task it waits for.
-    /// NOTE: streamed 64 MiB downloads, client pinned to one core: ~2,750 MiB/s with the yields,
-    /// ~3,050 without.
-    pub(crate) fn without_spin(slot: Arc<Slot>, id: u64) -> Self {
-        Self {
-            slot,
-            id,
-            spins: false,
+    /// The result (or its exception), once; OperationCancelled if the operation was cancelled.
+    fn result(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        match self.slot.take() {
+            Some(outcome) => into_py(py, outcome),
+            None if self.slot.is_cancelled() => Err(RxError::cancelled().into_pyerr(py)),
+            None if self.slot.is_done() => Err(PyRuntimeError::new_err(
+                "the operation's result was already taken",
+            )),
+            None => Err(PyRuntimeError::new_err("operation not complete")),
         }
+    }
+}
+
+/// A completed operation as Python sees it: its value, or its exception raised.
+fn into_py(py: Python<'_>, outcome: Outcome) -> PyResult<Py<PyAny>> {
+    match outcome {
+        Ok(value) => value.into_python(py),
+        Err(err) => Err(err.into_pyerr(py)),
     }
 }
 
@@ -68,11 +142,10 @@ impl Op {
     /// Yields the CPU (GIL released) until the operation completes or `micros` pass; True if it
     /// completed. For an event loop with nothing else to run (see `_bridge`).
     fn spin(&self, py: Python<'_>, micros: u64) -> bool {
-        if !self.spins {
+        if self.spin == Spin::No {
             return self.slot.is_done();
         }
-        let slot = self.slot.clone();
-        py.detach(move || slot.spin(Duration::from_micros(micros)))
+        py.detach(|| self.slot.spin(Duration::from_micros(micros)))
     }
 
     /// Cancels the operation and aborts its tokio task; False if it had already completed.
@@ -81,19 +154,15 @@ impl Op {
     }
 
     /// Blocks this thread (GIL released, signals checked) until the operation completes, then
-    /// returns its result as `take` does. Ops made `without_spin` sleep at once.
+    /// returns its result as `take` does. Ops made with `Spin::No` sleep at once.
     /// NOTE: with spinning, a 64-in-flight map made two sched_yield calls per request.
-    fn wait(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let outcome = wait_slot(py, &self.slot, None, self.spins)?;
-        crate::response::outcome_into_py(py, outcome)
+    pub(crate) fn wait(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.block(py, None)
     }
 
     /// The completed result (or its exception). Call once, after the hub reported the id.
     fn take(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        match self.slot.take() {
-            Some(outcome) => crate::response::outcome_into_py(py, outcome),
-            None => Err(PyRuntimeError::new_err("operation not complete")),
-        }
+        self.result(py)
     }
 }
 
@@ -104,51 +173,9 @@ impl Drop for Op {
     }
 }
 
-/// Submits `job` and waits for its slot with the GIL released, checking signals between slices;
-/// a signal handler's exception (KeyboardInterrupt) cancels the operation and propagates.
-/// NOTE: the submission (which may wake a parked tokio worker, a futex syscall) happens after the
-/// GIL is released, so other Python threads run meanwhile.
-pub(crate) fn run_blocking(py: Python<'_>, job: Job) -> PyResult<Outcome> {
-    let slot = job.slot.clone();
-    wait_slot(py, &slot, Some(job), true)
-}
-
-/// Waits for `slot` (submitting `job` first, without the GIL, if given).
-pub(crate) fn wait_slot(
-    py: Python<'_>,
-    slot: &Arc<Slot>,
-    mut job: Option<Job>,
-    spin: bool,
-) -> PyResult<Outcome> {
-    // Spinning only pays when this is the only blocked thread; with several, they would take the
-    // core from the tokio worker that serves them (threads_8 fell from 36k to 28k req/s).
-    let waiting = BlockedThread::enter();
-    let mut spin = spin && waiting.alone;
-    loop {
-        let waited = slot.clone();
-        let first = std::mem::replace(&mut spin, false);
-        let submit = job.take();
-        let done = py.detach(move || {
-            if let Some(job) = submit {
-                runtime::engine().submit(job);
-            }
-            (first && waited.spin(SPIN_BUDGET)) || waited.wait_slice(SIGNAL_SLICE)
-        });
-        if done {
-            return slot
-                .take()
-                .ok_or_else(|| PyRuntimeError::new_err("operation cancelled"));
-        }
-        if let Err(err) = py.check_signals() {
-            slot.cancel();
-            return Err(err);
-        }
-    }
-}
-
 static BLOCKED: AtomicUsize = AtomicUsize::new(0);
 
-/// Counts the threads blocked in `wait_blocking`; `alone` when this one is the only one.
+/// Counts the threads blocked in `Op::block`; `alone` when this one is the only one.
 struct BlockedThread {
     alone: bool,
 }

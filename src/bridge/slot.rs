@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
+use pyo3::prelude::*;
 use tokio::task::AbortHandle;
 
 use super::hub::HubInner;
 use crate::error::RxError;
-use crate::response::Payload;
 
 const PENDING: u8 = 0;
 const DONE: u8 = 1;
@@ -26,7 +26,14 @@ pub(crate) enum Waiter {
     Thread,
 }
 
-pub(crate) type Outcome = Result<Payload, RxError>;
+/// What a completed operation hands over: plain Rust data until the thread that takes it (with
+/// the GIL) makes it a Python object. Each kind of operation has its own type (a response, an
+/// upload's verdict on a chunk, a stream's news, a pool's results waiting).
+pub(crate) trait IntoPython: Send {
+    fn into_python(self: Box<Self>, py: Python<'_>) -> PyResult<Py<PyAny>>;
+}
+
+pub(crate) type Outcome = Result<Box<dyn IntoPython>, RxError>;
 
 pub(crate) struct Slot {
     state: AtomicU8,
@@ -48,7 +55,8 @@ impl Slot {
     }
 
     /// Stores the result and wakes the waiter, unless the operation was cancelled first.
-    pub(crate) fn complete(&self, outcome: Outcome) {
+    pub(crate) fn complete<T: IntoPython + 'static>(&self, outcome: Result<T, RxError>) {
+        let outcome: Outcome = outcome.map(|value| Box::new(value) as Box<dyn IntoPython>);
         {
             let mut result = self.result.lock();
             if self

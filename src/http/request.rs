@@ -11,15 +11,15 @@ use reqwest::{Method, Url};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::client::Live;
-use crate::decode::Chain;
-use crate::error::{local, ErrorKind, RxError};
-use crate::incoming::Incoming;
-use crate::phases::Phases;
-use crate::presized::{read_presized, PRESIZED_MAX, PRESIZED_MIN};
-use crate::response::{Body, RawResponse};
-use crate::stream::{read_chunk, ready_body, spawn_pump, Already};
-use crate::upload::BodySender;
+use super::config::Live;
+use super::phases::Phases;
+use crate::body::decode::Chain;
+use crate::body::incoming::Incoming;
+use crate::body::presized::{read_presized, PRESIZED_MAX, PRESIZED_MIN};
+use crate::body::response::{Body, RawResponse};
+use crate::body::stream::{ready_body, spawn_pump, Already};
+use crate::body::upload::BodySender;
+use crate::error::{local, seconds, ErrorKind, RxError};
 
 /// The per-request timeouts, each optional, with httpx's meanings (see `phases.rs`): `read`
 /// bounds the wait for the response head and every body read, not the whole response.
@@ -33,23 +33,13 @@ pub(crate) struct Timeouts {
 
 pub(crate) type TimeoutArgs = (Option<f64>, Option<f64>, Option<f64>, Option<f64>);
 
-fn seconds(value: Option<f64>) -> PyResult<Option<Duration>> {
-    value
-        .map(|s| {
-            Duration::try_from_secs_f64(s).map_err(|_| {
-                pyo3::exceptions::PyValueError::new_err(format!("invalid timeout: {s}"))
-            })
-        })
-        .transpose()
-}
-
 impl Timeouts {
     pub(crate) fn from_args(args: TimeoutArgs) -> PyResult<Self> {
         Ok(Self {
-            connect: seconds(args.0)?,
-            read: seconds(args.1)?,
-            write: seconds(args.2)?,
-            pool: seconds(args.3)?,
+            connect: seconds(args.0, "timeout")?,
+            read: seconds(args.1, "timeout")?,
+            write: seconds(args.2, "timeout")?,
+            pool: seconds(args.3, "timeout")?,
         })
     }
 }
@@ -185,12 +175,9 @@ async fn acquire(
     };
     let acquire = permits.acquire_owned();
     let permit = match limit {
-        Some(limit) => tokio::time::timeout(limit, acquire).await.map_err(|_| {
-            RxError::new(
-                ErrorKind::PoolTimeout,
-                "timed out waiting for a connection from the pool",
-            )
-        })?,
+        Some(limit) => tokio::time::timeout(limit, acquire)
+            .await
+            .map_err(|_| RxError::pool_timeout())?,
         None => acquire.await,
     };
     Ok(Some(permit.expect("the pool semaphore is never closed")))
@@ -206,16 +193,16 @@ async fn send(live: Live, request: reqwest::Request) -> Result<Incoming, RxError
                 .execute(request)
                 .await
                 .map(Incoming::Reqwest)
-                .map_err(|e| RxError::from_reqwest(&e))
+                .map_err(RxError::from_reqwest)
         }
     };
     let url = request.url().to_string();
     let request: http::Request<reqwest::Body> =
-        request.try_into().map_err(|e| RxError::from_reqwest(&e))?;
+        request.try_into().map_err(RxError::from_reqwest)?;
     let response = plain
         .request(request)
         .await
-        .map_err(|e| RxError::from_hyper_util(&e, &url))?;
+        .map_err(|e| RxError::from_hyper_util(e, &url))?;
     Ok(Incoming::Plain(response))
 }
 
@@ -300,7 +287,7 @@ fn presized_length(headers: &HeaderMap, status: u16, head_only: bool) -> Option<
 
 async fn read_all(response: &mut Incoming, read: Option<Duration>) -> Result<Vec<Bytes>, RxError> {
     let mut chunks = Vec::new();
-    while let Some(chunk) = read_chunk(response, read).await? {
+    while let Some(chunk) = response.read(read).await? {
         if !chunk.is_empty() {
             chunks.push(chunk);
         }

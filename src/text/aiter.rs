@@ -1,5 +1,5 @@
 //! Native async iterators over a decoder's queue: `aiter_lines()` (a `LineDecoder`) and
-//! `aiter_sse()` (an `SseDecoder`). The awaitable `__anext__` returns hands over a ready item
+//! `aiter_sse()` (an `SseDecoder`); any decoder that is [`Queued`] gets one. The awaitable `__anext__` returns hands over a ready item
 //! through `am_send`, with no coroutine frame and no `StopIteration` per item. When nothing is
 //! ready, `__anext__` returns the coroutine `source.refill(decoder, iterator)` instead, which awaits
 //! the next chunk of `aiter_bytes()` (so cancellation, timeouts and every event loop behave as they
@@ -14,14 +14,11 @@
 use std::ffi::{c_int, c_uint, c_void, CStr};
 use std::ptr::null_mut;
 
-use pyo3::exceptions::{PyRuntimeError, PyStopAsyncIteration, PyStopIteration, PyTypeError};
+use pyo3::exceptions::{PyRuntimeError, PyStopAsyncIteration, PyStopIteration};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
-
-use crate::lines::LineDecoder;
-use crate::sse::SseDecoder;
 
 /// Items decoded but not yet handed to Python (each becomes a Python object when it is taken).
 pub(crate) trait ItemQueue: Default {
@@ -30,17 +27,54 @@ pub(crate) trait ItemQueue: Default {
     fn clear(&mut self);
 }
 
+/// What a decoder has ready for its iterator: the items, and whether the body has ended.
+#[derive(Default)]
+pub(crate) struct Ready<Q> {
+    pub(crate) items: Q,
+    pub(crate) ended: bool,
+}
+
+impl<Q: ItemQueue> Ready<Q> {
+    /// Swaps the items with `spent` (an emptied queue, whose memory is reused).
+    fn swap(&mut self, spent: &mut Q) {
+        spent.clear();
+        std::mem::swap(&mut self.items, spent);
+    }
+
+    /// True once the body ended and every item was taken.
+    pub(crate) fn exhausted(&self) -> bool {
+        self.ended && self.items.is_empty()
+    }
+
+    /// Drops the items: the iteration was stopped early.
+    pub(crate) fn close(&mut self) {
+        self.items.clear();
+        self.ended = true;
+    }
+}
+
+/// The Python type of one decoder's iterators: its name, and the type once built.
+pub(crate) struct IterType {
+    name: &'static CStr,
+    built: PyOnceLock<Py<PyType>>,
+}
+
+impl IterType {
+    pub(crate) const fn new(name: &'static CStr) -> Self {
+        Self {
+            name,
+            built: PyOnceLock::new(),
+        }
+    }
+}
+
 /// A decoder Python feeds chunks (`push`, `finish`) whose items an iterator takes.
 pub(crate) trait Queued:
     pyo3::PyClass<Frozen = pyo3::pyclass::boolean_struct::False>
 {
     type Queue: ItemQueue;
-    const TYPE_NAME: &'static CStr;
-    fn type_cell() -> &'static PyOnceLock<Py<PyType>>;
-    /// Swaps the queued items with `spent` (an emptied queue, whose memory is reused).
-    fn swap_ready(&mut self, spent: &mut Self::Queue);
-    /// True once the body ended and every queued item was taken.
-    fn exhausted(&self) -> bool;
+    fn iter_type() -> &'static IterType;
+    fn ready(&mut self) -> &mut Ready<Self::Queue>;
     /// Drops whatever is queued or unfinished: the iteration was stopped early.
     fn close(&mut self);
 }
@@ -61,7 +95,8 @@ struct Object<Q> {
 }
 
 fn type_object<D: Queued>(py: Python<'_>) -> PyResult<&'static Py<PyType>> {
-    D::type_cell().get_or_try_init(py, || {
+    let iter_type = D::iter_type();
+    iter_type.built.get_or_try_init(py, || {
         // `PyType_FromSpec` keeps a pointer to the method table: leaked once per type.
         let methods: &'static mut [ffi::PyMethodDef] = Box::leak(Box::new([
             method(
@@ -95,7 +130,7 @@ fn type_object<D: Queued>(py: Python<'_>) -> PyResult<&'static Py<PyType>> {
             | ffi::Py_TPFLAGS_HAVE_GC
             | ffi::Py_TPFLAGS_DISALLOW_INSTANTIATION;
         let mut spec = ffi::PyType_Spec {
-            name: D::TYPE_NAME.as_ptr(),
+            name: iter_type.name.as_ptr(),
             basicsize: std::mem::size_of::<Object<D::Queue>>() as c_int,
             itemsize: 0,
             flags: flags as c_uint,
@@ -117,7 +152,9 @@ fn method(name: &'static CStr, meth: ffi::PyCFunction, doc: &'static CStr) -> ff
     }
 }
 
-fn new_iterator<'py, D: Queued>(
+/// A native async iterator over `decoder`'s items, fed by `source.refill(decoder, iterator)` and
+/// stopped by `source.aclose()`.
+pub(crate) fn new_iterator<'py, D: Queued>(
     decoder: Bound<'py, D>,
     source: Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
@@ -134,24 +171,6 @@ fn new_iterator<'py, D: Queued>(
         (*this).ready = Box::into_raw(Box::default());
         Ok(obj)
     }
-}
-
-/// A native async iterator over `decoder`'s items (a `LineDecoder` or an `SseDecoder`), fed by
-/// `source.refill(decoder, iterator)` and stopped by `source.aclose()`.
-#[pyfunction]
-pub(crate) fn native_aiter<'py>(
-    decoder: Bound<'py, PyAny>,
-    source: Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyAny>> {
-    if let Ok(lines) = decoder.cast::<LineDecoder>() {
-        return new_iterator(lines.clone(), source);
-    }
-    if let Ok(events) = decoder.cast::<SseDecoder>() {
-        return new_iterator(events.clone(), source);
-    }
-    Err(PyTypeError::new_err(
-        "expected a LineDecoder or an SseDecoder",
-    ))
 }
 
 /// The fields of `obj`.
@@ -180,7 +199,7 @@ unsafe fn restock<D: Queued>(py: Python<'_>, obj: *mut ffi::PyObject) -> PyResul
     else {
         return Ok(false);
     };
-    decoder.try_borrow_mut()?.swap_ready(ready);
+    decoder.try_borrow_mut()?.ready().swap(ready);
     Ok(!ready.is_empty())
 }
 
@@ -213,7 +232,7 @@ unsafe fn take_item<D: Queued>(
         Some(item) => item?,
         None => {
             let exhausted = match decoder_of::<D>(py, obj) {
-                Some(decoder) => decoder.try_borrow()?.exhausted(),
+                Some(decoder) => decoder.try_borrow_mut()?.ready().exhausted(),
                 None => true,
             };
             return Err(if exhausted {
@@ -265,7 +284,7 @@ unsafe extern "C" fn anext<D: Queued>(obj: *mut ffi::PyObject) -> *mut ffi::PyOb
             let Some(decoder) = decoder_of::<D>(py, obj) else {
                 return Err(PyStopAsyncIteration::new_err(()));
             };
-            if decoder.try_borrow()?.exhausted() {
+            if decoder.try_borrow_mut()?.ready().exhausted() {
                 return Err(PyStopAsyncIteration::new_err(()));
             }
             let source = Bound::from_borrowed_ptr(py, fields::<D>(obj).source);

@@ -8,13 +8,10 @@
 //! dropped; an event left incomplete at the end of the stream is discarded.
 
 use std::collections::VecDeque;
-use std::ffi::CStr;
 
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
-use pyo3::types::PyType;
 
-use crate::aiter::{ItemQueue, Queued};
+use super::aiter::{ItemQueue, IterType, Queued, Ready};
 
 /// `(event, data, id, retry)` while parsing; an empty event type means the default, "message".
 pub(crate) type Event = (String, String, String, Option<u64>);
@@ -61,7 +58,7 @@ impl ServerSentEvent {
 
     /// `data` decoded as JSON (the engine's decoder).
     fn json<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        crate::json::json_loads(py, self.data.as_bytes())
+        super::json::json_loads(py, self.data.as_bytes())
     }
 
     fn __repr__(&self) -> String {
@@ -106,13 +103,12 @@ impl From<Event> for ServerSentEvent {
 }
 
 /// Parses a body's chunks into events. `feed` returns them; `push`/`finish` queue them for the
-/// native async iterator of `aiter_sse()` (src/aiter.rs), which makes each `ServerSentEvent` as
+/// native async iterator of `aiter_sse()` (`aiter.rs`), which makes each `ServerSentEvent` as
 /// it is awaited.
 #[pyclass(module = "requestx._requestx")]
 #[derive(Default)]
 pub(crate) struct SseDecoder {
-    ready: EventQueue,
-    finished: bool,
+    ready: Ready<EventQueue>,
     line: Vec<u8>,
     bom_checked: bool,
     after_cr: bool,
@@ -124,27 +120,20 @@ pub(crate) struct SseDecoder {
 
 impl Queued for SseDecoder {
     type Queue = EventQueue;
-    const TYPE_NAME: &'static CStr = c"requestx._requestx.AsyncEvents";
 
-    fn type_cell() -> &'static PyOnceLock<Py<PyType>> {
-        static TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    fn iter_type() -> &'static IterType {
+        static TYPE: IterType = IterType::new(c"requestx._requestx.AsyncEvents");
         &TYPE
     }
 
-    fn swap_ready(&mut self, spent: &mut EventQueue) {
-        spent.clear();
-        std::mem::swap(&mut self.ready, spent);
-    }
-
-    fn exhausted(&self) -> bool {
-        self.finished && self.ready.is_empty()
+    fn ready(&mut self) -> &mut Ready<EventQueue> {
+        &mut self.ready
     }
 
     fn close(&mut self) {
-        self.ready.clear();
+        self.ready.close();
         self.line.clear();
         self.data.clear();
-        self.finished = true;
     }
 }
 
@@ -253,13 +242,13 @@ impl SseDecoder {
     /// Queues the events completed by `chunk`; True if any event is ready.
     fn push(&mut self, chunk: &[u8]) -> bool {
         let events = self.feed_bytes(chunk);
-        self.ready.0.extend(events);
-        !self.ready.is_empty()
+        self.ready.items.0.extend(events);
+        !self.ready.items.is_empty()
     }
 
     /// The body ended (an event left incomplete is discarded, as the rules say).
     fn finish(&mut self) {
-        self.finished = true;
+        self.ready.ended = true;
     }
 
     /// The last event id seen (for `Last-Event-ID` when resuming).

@@ -12,14 +12,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 
+use super::incoming::Incoming;
+use super::pybytes::BytesBuffer;
+use super::response::Body;
 use crate::error::RxError;
-use crate::incoming::Incoming;
-use crate::response::Body;
-use crate::stream::read_chunk;
 
 /// Bodies at least this long (by Content-Length) are read into place. NOTE: at 1 MiB (the
 /// referee's `json` body) reading into place and joining measured the same (221 vs 223 docs/s,
@@ -37,93 +36,6 @@ static EXITING: AtomicBool = AtomicBool::new(false);
 static ATTACHING: AtomicUsize = AtomicUsize::new(0);
 /// Bodies handed to Python as read into place (for the tests: which path a body took).
 static PRESIZED_BODIES: AtomicU64 = AtomicU64::new(0);
-
-/// A `bytes` object being filled: created uninitialised, written front to back, handed to
-/// Python only once every byte is written.
-pub(crate) struct BytesBuffer {
-    obj: Py<PyBytes>,
-    start: *mut u8,
-    capacity: usize,
-    filled: usize,
-}
-
-// SAFETY: until `finish` returns it, the object is referenced by this value alone, so no Python
-// code can observe its bytes while another thread writes them; the data pointer stays valid for
-// the object's life (bytes never move or resize). Dropping `Py` off the GIL defers the decref.
-unsafe impl Send for BytesBuffer {}
-
-impl BytesBuffer {
-    pub(crate) fn new_uninit(py: Python<'_>, capacity: usize) -> PyResult<Self> {
-        let size = pyo3::ffi::Py_ssize_t::try_from(capacity)
-            .map_err(|_| pyo3::exceptions::PyOverflowError::new_err("body too large"))?;
-        // SAFETY: PyBytes_FromStringAndSize(NULL, n) returns a new bytes object of length n with
-        // uninitialised contents (or NULL with an exception set); `finish` releases it only
-        // after all n bytes were written.
-        unsafe {
-            let obj = pyo3::ffi::PyBytes_FromStringAndSize(std::ptr::null(), size);
-            if obj.is_null() {
-                return Err(PyErr::fetch(py));
-            }
-            let start = pyo3::ffi::PyBytes_AsString(obj).cast::<u8>();
-            if capacity >= HUGE_PAGE_MIN {
-                advise_huge_pages(start, capacity);
-            }
-            Ok(Self {
-                obj: Bound::from_owned_ptr(py, obj)
-                    .cast_into_unchecked()
-                    .unbind(),
-                start,
-                capacity,
-                filled: 0,
-            })
-        }
-    }
-
-    /// Appends `chunk`; false (and nothing written) if it does not fit.
-    pub(crate) fn extend(&mut self, chunk: &[u8]) -> bool {
-        if chunk.len() > self.capacity - self.filled {
-            return false;
-        }
-        // SAFETY: the destination range lies inside the object's `capacity` bytes (checked
-        // above) and cannot overlap `chunk`, which hyper owns.
-        unsafe {
-            std::ptr::copy_nonoverlapping(chunk.as_ptr(), self.start.add(self.filled), chunk.len())
-        };
-        self.filled += chunk.len();
-        true
-    }
-
-    /// The bytes object, once full; otherwise the buffer back.
-    pub(crate) fn finish(self) -> Result<Py<PyBytes>, Self> {
-        if self.filled == self.capacity {
-            Ok(self.obj)
-        } else {
-            Err(self)
-        }
-    }
-
-    /// What was written so far, as an owned copy (for a body that did not match its length).
-    fn written(&self) -> Bytes {
-        // SAFETY: the first `filled` bytes were written by `extend`.
-        Bytes::copy_from_slice(unsafe { std::slice::from_raw_parts(self.start, self.filled) })
-    }
-}
-
-/// NOTE: a large body lands in freshly mapped memory, and faulting it in 4 KiB at a time was the
-/// largest cost of `download_buffered` (a third of its profile). Asking for transparent huge
-/// pages first (the machine's THP mode is "madvise") faults it in 2 MiB at a time.
-const HUGE_PAGE_MIN: usize = 8 << 20;
-
-fn advise_huge_pages(start: *mut u8, len: usize) {
-    const HUGE: usize = 2 << 20;
-    let begin = (start as usize).div_ceil(HUGE) * HUGE;
-    let end = (start as usize + len) / HUGE * HUGE;
-    if end > begin {
-        // SAFETY: the range lies inside the allocation just made for this bytes object; madvise
-        // only changes how the kernel backs those pages, never their contents or validity.
-        unsafe { libc::madvise(begin as *mut libc::c_void, end - begin, libc::MADV_HUGEPAGE) };
-    }
-}
 
 /// Allocates on a blocking thread: waiting there for the GIL (up to a switch interval while
 /// Python runs) must not stall a tokio worker. None if the interpreter is gone or out of memory;
@@ -181,7 +93,7 @@ pub(crate) async fn read_presized(
 ) -> Result<Body, RxError> {
     let mut sink = Sink::Waiting(allocate(length));
     let mut pending: Vec<Bytes> = Vec::new();
-    while let Some(chunk) = read_chunk(response, read).await? {
+    while let Some(chunk) = response.read(read).await? {
         if !chunk.is_empty() {
             pending.push(chunk);
         }

@@ -4,26 +4,42 @@
 //! makes the pusher wait (GIL released, or on its event loop's hub), bounded by the write timeout.
 //! An exception in the user's iterator aborts the body, and with it the request.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
+use pyo3::IntoPyObjectExt;
 use tokio::sync::mpsc;
 
-use crate::bridge::hub::{waiter_for, Hub};
-use crate::bridge::op::{wait_slot, Op};
-use crate::bridge::slot::{Slot, Waiter};
-use crate::error::{ErrorKind, RxError};
-use crate::response::Payload;
-use crate::runtime::{self, Job};
+use crate::bridge::hub::Hub;
+use crate::bridge::op::{Op, Spin};
+use crate::bridge::runtime::{self, Job};
+use crate::bridge::slot::{IntoPython, Slot};
+use crate::error::{seconds, RxError};
 
 /// NOTE: four chunks in flight keep hyper's writes busy between two Python pushes while holding at
 /// most four of the caller's chunks (64 KiB each for files) in memory.
 const QUEUED_CHUNKS: usize = 4;
 
 type Item = Result<Bytes, std::io::Error>;
+
+/// How a push of a chunk ended (the Op's result: True or False).
+enum Pushed {
+    /// The chunk is queued for hyper.
+    Queued,
+    /// The request no longer reads its body (it finished or failed): nothing was queued.
+    Unread,
+}
+
+impl IntoPython for Pushed {
+    fn into_python(self: Box<Self>, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let queued = matches!(*self, Pushed::Queued);
+        queued.into_py_any(py)
+    }
+}
 
 #[pyclass(frozen, module = "requestx._requestx")]
 pub(crate) struct BodySender {
@@ -46,41 +62,32 @@ impl BodySender {
         self.tx.lock().clone()
     }
 
-    /// The job that waits for room in the channel, then queues `chunk`. Completes with
-    /// `Chunk(Some(_))` when queued and `Chunk(None)` when the request no longer reads its body.
-    fn send_job(&self, chunk: Bytes, waiter: Waiter) -> Job {
-        let slot = Slot::new(waiter);
+    /// The job that waits for room in the channel, then queues `chunk`, and completes `slot`
+    /// with how that went (`Pushed`).
+    fn send_job(&self, chunk: Bytes, slot: Arc<Slot>) -> Job {
         let done = slot.clone();
         let tx = self.sender();
         let limit = self.write_timeout;
         let task = Box::pin(async move {
             let outcome = match tx {
-                None => Ok(Payload::Flag(false)),
+                None => Ok(Pushed::Unread),
                 Some(tx) => {
                     let send = tx.send(Ok(chunk));
                     let sent = match limit {
-                        Some(limit) => tokio::time::timeout(limit, send).await.map_err(|_| {
-                            RxError::new(
-                                ErrorKind::WriteTimeout,
-                                "timed out sending the request body",
-                            )
-                        }),
+                        Some(limit) => tokio::time::timeout(limit, send)
+                            .await
+                            .map_err(|_| RxError::write_timeout()),
                         None => Ok(send.await),
                     };
-                    sent.map(|r| Payload::Flag(r.is_ok()))
+                    sent.map(|r| match r {
+                        Ok(()) => Pushed::Queued,
+                        Err(_) => Pushed::Unread,
+                    })
                 }
             };
             done.complete(outcome);
         });
         Job { task, slot }
-    }
-}
-
-fn accepted(py: Python<'_>, outcome: Result<Payload, RxError>) -> PyResult<bool> {
-    match outcome {
-        Ok(Payload::Flag(sent)) => Ok(sent),
-        Ok(_) => Ok(false),
-        Err(err) => Err(err.into_pyerr(py)),
     }
 }
 
@@ -90,13 +97,7 @@ impl BodySender {
     #[pyo3(signature = (write_timeout=None))]
     fn new(write_timeout: Option<f64>) -> PyResult<Self> {
         let (tx, rx) = mpsc::channel(QUEUED_CHUNKS);
-        let write_timeout = write_timeout
-            .map(|s| {
-                Duration::try_from_secs_f64(s).map_err(|_| {
-                    pyo3::exceptions::PyValueError::new_err(format!("invalid timeout: {s}"))
-                })
-            })
-            .transpose()?;
+        let write_timeout = seconds(write_timeout, "timeout")?;
         Ok(Self {
             tx: Mutex::new(Some(tx)),
             rx: Mutex::new(Some(rx)),
@@ -119,21 +120,17 @@ impl BodySender {
 
     /// Queues `chunk`, blocking this thread (GIL released, signals checked) while the channel is
     /// full. False when the request stopped reading its body; WriteTimeout past the write timeout.
-    fn send_blocking(&self, py: Python<'_>, chunk: PyBackedBytes) -> PyResult<bool> {
-        let job = self.send_job(Bytes::from_owner(chunk), Waiter::Thread);
-        let slot = job.slot.clone();
+    fn send_blocking(&self, py: Python<'_>, chunk: PyBackedBytes) -> PyResult<Py<PyAny>> {
         // No yields first: the request task that drains the channel needs this core.
-        let outcome = wait_slot(py, &slot, Some(job), false)?;
-        accepted(py, outcome)
+        let (op, slot) = Op::for_hub(None, Spin::No);
+        op.run(py, self.send_job(Bytes::from_owner(chunk), slot))
     }
 
     /// As `send_blocking`, for an event loop: the Op's result is True (queued) or False.
     fn submit_send(&self, hub: &Hub, chunk: PyBackedBytes) -> Op {
-        let id = crate::client::next_op_id();
-        let job = self.send_job(Bytes::from_owner(chunk), waiter_for(Some(hub), id));
-        let slot = job.slot.clone();
-        runtime::engine().submit(job);
-        Op::without_spin(slot, id)
+        let (op, slot) = Op::for_hub(Some(hub), Spin::No);
+        runtime::engine().submit(self.send_job(Bytes::from_owner(chunk), slot));
+        op
     }
 
     /// Ends the body: hyper finishes the request once the queued chunks are written.

@@ -16,7 +16,7 @@ use pyo3::prelude::*;
 use tokio::runtime::{Builder, Runtime};
 use tokio::sync::mpsc;
 
-use crate::bridge::slot::Slot;
+use super::slot::Slot;
 
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 static IDLE: Mutex<Vec<Arc<dyn OnIdle>>> = Mutex::new(Vec::new());

@@ -9,7 +9,7 @@ use std::io::Write;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::error::{ErrorKind, RxError};
+use crate::error::RxError;
 
 /// One decoding step, writing what it decodes into its own buffer.
 enum Stage {
@@ -25,13 +25,6 @@ enum Stage {
     Zstd(zstd::stream::write::Decoder<'static, Vec<u8>>),
 }
 
-fn corrupt(err: impl std::fmt::Display) -> RxError {
-    RxError::new(
-        ErrorKind::DecodingError,
-        format!("failed to decode the response body: {err}"),
-    )
-}
-
 impl Stage {
     fn new(encoding: &str) -> Result<Option<Self>, RxError> {
         Ok(Some(match encoding {
@@ -45,7 +38,9 @@ impl Stage {
                 Vec::new(),
                 64 * 1024,
             ))),
-            "zstd" => Self::Zstd(zstd::stream::write::Decoder::new(Vec::new()).map_err(corrupt)?),
+            "zstd" => Self::Zstd(
+                zstd::stream::write::Decoder::new(Vec::new()).map_err(RxError::corrupt_body_io)?,
+            ),
             _ => return Ok(None), // identity, or an encoding we do not know: passed through as httpx does
         }))
     }
@@ -53,20 +48,20 @@ impl Stage {
     fn push(&mut self, input: &[u8]) -> Result<Vec<u8>, RxError> {
         match self {
             Self::Gzip(d) => {
-                d.write_all(input).map_err(corrupt)?;
+                d.write_all(input).map_err(RxError::corrupt_body_io)?;
                 Ok(std::mem::take(d.get_mut()))
             }
             Self::Brotli(d) => {
-                d.write_all(input).map_err(corrupt)?;
+                d.write_all(input).map_err(RxError::corrupt_body_io)?;
                 Ok(std::mem::take(d.get_mut()))
             }
             Self::Zstd(d) => {
-                d.write_all(input).map_err(corrupt)?;
+                d.write_all(input).map_err(RxError::corrupt_body_io)?;
                 Ok(std::mem::take(d.get_mut()))
             }
             Self::Deflate(zlib, seen, raw) => {
                 if let Some(d) = raw {
-                    d.write_all(input).map_err(corrupt)?;
+                    d.write_all(input).map_err(RxError::corrupt_body_io)?;
                     return Ok(std::mem::take(d.get_mut()));
                 }
                 let d = zlib
@@ -82,14 +77,14 @@ impl Stage {
                     }
                     Err(_) if !seen.is_empty() => {
                         let mut fallback = flate2::write::DeflateDecoder::new(Vec::new());
-                        fallback.write_all(seen).map_err(corrupt)?;
+                        fallback.write_all(seen).map_err(RxError::corrupt_body_io)?;
                         let out = std::mem::take(fallback.get_mut());
                         *zlib = None;
                         seen.clear();
                         *raw = Some(fallback);
                         Ok(out)
                     }
-                    Err(err) => Err(corrupt(err)),
+                    Err(err) => Err(RxError::corrupt_body_io(err)),
                 }
             }
         }
@@ -97,16 +92,16 @@ impl Stage {
 
     fn finish(self) -> Result<Vec<u8>, RxError> {
         match self {
-            Self::Gzip(d) => d.finish().map_err(corrupt),
+            Self::Gzip(d) => d.finish().map_err(RxError::corrupt_body_io),
             Self::Brotli(d) => d
                 .into_inner()
-                .map_err(|_| corrupt("truncated brotli stream")),
+                .map_err(|_| RxError::corrupt_body("truncated brotli stream")),
             Self::Zstd(mut d) => {
-                d.flush().map_err(corrupt)?;
+                d.flush().map_err(RxError::corrupt_body_io)?;
                 Ok(d.into_inner())
             }
-            Self::Deflate(_, _, Some(d)) => d.finish().map_err(corrupt),
-            Self::Deflate(Some(d), _, None) => d.finish().map_err(corrupt),
+            Self::Deflate(_, _, Some(d)) => d.finish().map_err(RxError::corrupt_body_io),
+            Self::Deflate(Some(d), _, None) => d.finish().map_err(RxError::corrupt_body_io),
             Self::Deflate(None, _, None) => Ok(Vec::new()),
         }
     }

@@ -20,7 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use crate::error::{ErrorKind, RxError};
+use crate::error::RxError;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -183,7 +183,7 @@ pub(crate) struct Phases {
     progress: Arc<Progress>,
     connect: Option<Duration>,
     /// The write timeout applies while the body is being written (bytes bodies; a streamed
-    /// body's writes are bounded where Python queues them, `upload.rs`, not here, so a slow
+    /// body's writes are bounded where Python queues them, `body/upload.rs`, not here, so a slow
     /// producer is not a stalled socket).
     write: Option<Duration>,
     read: Option<Duration>,
@@ -265,15 +265,9 @@ impl Phases {
                     let deadline = progress.moved() + limit;
                     if now >= deadline {
                         return Err(if writing {
-                            RxError::new(
-                                ErrorKind::WriteTimeout,
-                                "timed out sending the request body",
-                            )
+                            RxError::write_timeout()
                         } else {
-                            RxError::new(
-                                ErrorKind::ReadTimeout,
-                                "timed out waiting for the response",
-                            )
+                            RxError::head_timeout()
                         });
                     }
                     deadline
@@ -287,6 +281,7 @@ impl Phases {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     fn phases(read: Option<Duration>, write: Option<Duration>) -> Phases {
         Phases {

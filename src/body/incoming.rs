@@ -1,6 +1,11 @@
 //! A response whose head has arrived — from reqwest, or from the plain-HTTP client — and the
 //! reads of its body. One type so buffering, streaming and retries need not know which client ran.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
+
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use reqwest::header::HeaderMap;
@@ -40,7 +45,7 @@ impl Incoming {
     /// The next piece of the body as hyper read it; None at the end (trailers are skipped).
     pub(crate) async fn chunk(&mut self) -> Result<Option<Bytes>, RxError> {
         match self {
-            Self::Reqwest(r) => r.chunk().await.map_err(|e| RxError::from_reqwest(&e)),
+            Self::Reqwest(r) => r.chunk().await.map_err(RxError::from_reqwest),
             Self::Plain(r) => loop {
                 match r.body_mut().frame().await {
                     None => return Ok(None),
@@ -49,9 +54,32 @@ impl Incoming {
                             return Ok(Some(data));
                         }
                     }
-                    Some(Err(e)) => return Err(RxError::from_hyper_body(&e)),
+                    Some(Err(e)) => return Err(RxError::from_hyper_body(e)),
                 }
             },
         }
     }
+
+    /// One body read, bounded by the read timeout (httpx's read timeout is per read, not a
+    /// total).
+    /// NOTE: a chunk that is already buffered is taken without arming a timer; most small bodies
+    /// arrive with their head, so the common path registers no timer at all.
+    pub(crate) async fn read(
+        &mut self,
+        read_timeout: Option<Duration>,
+    ) -> Result<Option<Bytes>, RxError> {
+        let mut chunk = std::pin::pin!(self.chunk());
+        match (poll_once(chunk.as_mut()).await, read_timeout) {
+            (Poll::Ready(result), _) => result,
+            (Poll::Pending, None) => chunk.await,
+            (Poll::Pending, Some(limit)) => tokio::time::timeout(limit, chunk)
+                .await
+                .map_err(|_| RxError::body_read_timeout())?,
+        }
+    }
+}
+
+/// Polls `future` once: its output if it is ready now, else `Pending` (and it can be polled on).
+pub(crate) async fn poll_once<F: Future>(mut future: Pin<&mut F>) -> Poll<F::Output> {
+    std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await
 }

@@ -19,8 +19,8 @@ use pyo3::types::PyFrozenSet;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::Method;
 
+use crate::body::response::RawResponse;
 use crate::error::{ErrorKind, RxError};
-use crate::response::RawResponse;
 
 /// The settings, shared by every request that uses them.
 #[derive(Debug)]
@@ -214,6 +214,11 @@ fn unit_random() -> f64 {
     x ^= x << 17;
     STATE.store(x, Ordering::Relaxed);
     (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The policy of `retry`, if given.
+pub(crate) fn policy_of(retry: Option<Bound<'_, Retry>>) -> Option<Arc<Policy>> {
+    retry.map(|r| r.get().policy.clone())
 }
 
 /// `requestx.Retry(total=3, backoff_factor=0.5, ...)`, given as `retries=` to a client, a call, or

@@ -11,14 +11,12 @@
 //! `sse_lines` row (200k events, two lines each) is bound by Python's cost per line.
 
 use std::borrow::Cow;
-use std::ffi::CStr;
 
 use pyo3::exceptions::{PyRuntimeError, PyStopAsyncIteration};
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyList, PyString, PyType};
+use pyo3::types::{PyList, PyString};
 
-use crate::aiter::{ItemQueue, Queued};
+use super::aiter::{ItemQueue, IterType, Queued, Ready};
 
 /// Bytes that end a line on their own (besides `\r`, handled for `\r\n`).
 fn is_ascii_break(b: u8) -> bool {
@@ -57,6 +55,12 @@ impl Splitter {
         let mut text = String::with_capacity(data.len() + 3);
         decode_lossy(&data, &mut text, &mut self.carry);
         Cow::Owned(text)
+    }
+
+    /// Decodes `chunk` and passes the lines it completes to `emit`.
+    fn feed(&mut self, chunk: &[u8], emit: &mut impl FnMut(&str)) {
+        let text = self.decode(chunk);
+        self.split(&text, emit);
     }
 
     /// Splits `text` into complete lines (passed to `emit`), keeping the unfinished end.
@@ -206,39 +210,24 @@ impl LineQueue {
 #[derive(Default)]
 pub(crate) struct LineDecoder {
     splitter: Splitter,
-    ready: LineQueue,
-    finished: bool,
-}
-
-impl LineDecoder {
-    fn split_with(&mut self, chunk: &[u8], emit: &mut impl FnMut(&str)) {
-        let text = self.splitter.decode(chunk);
-        self.splitter.split(&text, emit);
-    }
+    ready: Ready<LineQueue>,
 }
 
 impl Queued for LineDecoder {
     type Queue = LineQueue;
-    const TYPE_NAME: &'static CStr = c"requestx._requestx.AsyncLines";
 
-    fn type_cell() -> &'static PyOnceLock<Py<PyType>> {
-        static TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    fn iter_type() -> &'static IterType {
+        static TYPE: IterType = IterType::new(c"requestx._requestx.AsyncLines");
         &TYPE
     }
 
-    fn swap_ready(&mut self, spent: &mut LineQueue) {
-        spent.clear();
-        std::mem::swap(&mut self.ready, spent);
-    }
-
-    fn exhausted(&self) -> bool {
-        self.finished && self.ready.is_empty()
+    fn ready(&mut self) -> &mut Ready<LineQueue> {
+        &mut self.ready
     }
 
     fn close(&mut self) {
-        self.ready.clear();
+        self.ready.close();
         self.splitter = Splitter::default();
-        self.finished = true;
     }
 }
 
@@ -252,7 +241,8 @@ impl LineDecoder {
     /// The lines completed by `chunk` (bytes of a UTF-8 body).
     fn feed<'py>(&mut self, py: Python<'py>, chunk: &[u8]) -> PyResult<Bound<'py, PyList>> {
         let mut lines = Vec::new();
-        self.split_with(chunk, &mut |line| lines.push(PyString::new(py, line)));
+        self.splitter
+            .feed(chunk, &mut |line| lines.push(PyString::new(py, line)));
         PyList::new(py, lines)
     }
 
@@ -266,24 +256,23 @@ impl LineDecoder {
 
     /// Queues the lines completed by `chunk`; True if any line is ready.
     fn push(&mut self, chunk: &[u8]) -> bool {
-        let mut ready = std::mem::take(&mut self.ready);
-        self.split_with(chunk, &mut |line| ready.push(line));
-        self.ready = ready;
-        !self.ready.is_empty()
+        let items = &mut self.ready.items;
+        self.splitter.feed(chunk, &mut |line| items.push(line));
+        !items.is_empty()
     }
 
     /// Queues the last line (if the body did not end with a line break): the body ended.
     fn finish(&mut self) {
-        let ready = &mut self.ready;
-        self.splitter.finish(&mut |line| ready.push(line));
-        self.finished = true;
+        let items = &mut self.ready.items;
+        self.splitter.finish(&mut |line| items.push(line));
+        self.ready.ended = true;
     }
 
     /// The next queued line; StopAsyncIteration when none is left after `finish`.
     fn pop<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyString>> {
-        match self.ready.pop_line(py) {
+        match self.ready.items.pop_line(py) {
             Some(line) => Ok(line),
-            None if self.finished => Err(PyStopAsyncIteration::new_err(())),
+            None if self.ready.ended => Err(PyStopAsyncIteration::new_err(())),
             None => Err(PyRuntimeError::new_err("no line is ready")),
         }
     }
@@ -297,8 +286,7 @@ mod tests {
         let mut splitter = Splitter::default();
         let mut lines = Vec::new();
         for chunk in chunks {
-            let text = splitter.decode(chunk).into_owned();
-            splitter.split(&text, &mut |line| lines.push(line.to_owned()));
+            splitter.feed(chunk, &mut |line| lines.push(line.to_owned()));
         }
         splitter.finish(&mut |line| lines.push(line.to_owned()));
         lines

@@ -4,7 +4,6 @@
 //! instead of memory growing. Python takes already-buffered chunks without any thread hop
 //! (`next_nowait`) and parks on its hub or condvar only when the buffer is empty.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -12,16 +11,17 @@ use std::time::Duration;
 use bytes::Bytes;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use pyo3::IntoPyObjectExt;
 use tokio::sync::{mpsc, Mutex, OwnedSemaphorePermit};
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::bridge::hub::{waiter_for, Hub};
-use crate::bridge::op::{wait_slot, Op};
-use crate::bridge::slot::{Slot, Waiter};
-use crate::error::{ErrorKind, RxError};
-use crate::incoming::Incoming;
-use crate::response::{join_bytes, Payload};
+use super::incoming::{poll_once, Incoming};
+use super::pybytes::join_bytes;
+use crate::bridge::hub::Hub;
+use crate::bridge::op::{Op, Spin};
+use crate::bridge::slot::{IntoPython, Slot};
+use crate::error::RxError;
 
 /// NOTE: hyper hands over reads of 64 KiB to a few hundred KiB, so 16 chunks bound a stream's
 /// buffer to a few MiB while keeping the socket busy between two Python reads (16 rather than 8:
@@ -51,10 +51,20 @@ pub(crate) struct BodyStream {
     waiting: Waiting,
 }
 
+/// What a parked reader is woken with: `next_nowait` has something to return (a chunk, an error
+/// or the end). Python sees True.
+struct News;
+
+impl IntoPython for News {
+    fn into_python(self: Box<Self>, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        true.into_py_any(py)
+    }
+}
+
 fn wake(waiting: &Waiting) {
     let parked = waiting.lock().take();
     if let Some(slot) = parked {
-        slot.complete(Ok(Payload::Flag(true)));
+        slot.complete(Ok(News));
     }
 }
 
@@ -121,7 +131,7 @@ pub(crate) fn spawn_pump(
         tokio::select! {
             biased;
             _ = closed.cancelled() => {
-                end.send(Err(crate::client::closed_error())).await;
+                end.send(Err(RxError::closed_in_flight())).await;
             }
             _ = pump(response, read_timeout, &end, already) => {}
         }
@@ -153,8 +163,8 @@ pub(crate) async fn ready_body(response: &mut Incoming) -> Result<Vec<Bytes>, Al
     let mut already = Already::default();
     let mut size = 0;
     loop {
-        let mut chunk = std::pin::pin!(response.chunk());
-        match std::future::poll_fn(|cx| Poll::Ready(chunk.as_mut().poll(cx))).await {
+        let chunk = std::pin::pin!(response.chunk());
+        match poll_once(chunk).await {
             Poll::Ready(Ok(Some(piece))) => {
                 size += piece.len();
                 if !piece.is_empty() {
@@ -193,8 +203,8 @@ async fn pump(
     let mut bulk = false; // the last read was a large one: the body is flowing
     let mut linger: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
     loop {
-        let mut read = std::pin::pin!(read_chunk(&mut response, read_timeout));
-        let ready = std::future::poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await;
+        let mut read = std::pin::pin!(response.read(read_timeout));
+        let ready = poll_once(read.as_mut()).await;
         let wake_now = match ready {
             Poll::Ready(_) => false,
             Poll::Pending => unwoken > 0 && (!bulk || unwoken >= LINGER_BYTES),
@@ -242,28 +252,6 @@ async fn pump(
             }
         }
     }
-}
-
-/// One body read, bounded by the read timeout (httpx's read timeout is per read, not a total).
-/// NOTE: a chunk that is already buffered is taken without arming a timer; most small bodies arrive
-/// with their head, so the common path registers no timer at all.
-pub(crate) async fn read_chunk(
-    response: &mut Incoming,
-    read_timeout: Option<Duration>,
-) -> Result<Option<Bytes>, RxError> {
-    let mut chunk = std::pin::pin!(response.chunk());
-    let ready = std::future::poll_fn(|cx| Poll::Ready(chunk.as_mut().poll(cx))).await;
-    let result = match (ready, read_timeout) {
-        (Poll::Ready(result), _) => result,
-        (Poll::Pending, None) => chunk.await,
-        (Poll::Pending, Some(limit)) => tokio::time::timeout(limit, chunk).await.map_err(|_| {
-            RxError::new(
-                ErrorKind::ReadTimeout,
-                "timed out reading the response body",
-            )
-        })?,
-    };
-    result
 }
 
 /// NOTE: chunks already buffered are handed over together (up to this many bytes), so a fast
@@ -336,10 +324,9 @@ impl BodyStream {
     /// An Op that completes when `next_nowait` has something to return (a chunk, an error or the
     /// end); the hub reports it. Then call `next_nowait` again.
     fn wait_ready(&self, hub: &Hub) -> Op {
-        let id = crate::client::next_op_id();
-        let slot = Slot::new(waiter_for(Some(hub), id));
+        let (op, slot) = Op::for_hub(Some(hub), Spin::No);
         self.park(&slot);
-        Op::without_spin(slot, id)
+        op
     }
 
     /// Blocks this thread (GIL released, signals checked) for the next chunks; `b""` at the end.
@@ -348,9 +335,9 @@ impl BodyStream {
             if let Some(chunk) = self.next_nowait(py)? {
                 return Ok(chunk);
             }
-            let slot = Slot::new(Waiter::Thread);
+            let (op, slot) = Op::for_hub(None, Spin::No);
             self.park(&slot);
-            let _news = wait_slot(py, &slot, None, false)?;
+            op.wait(py)?;
         }
     }
 

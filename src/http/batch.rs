@@ -17,21 +17,32 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyList, PyString};
+use pyo3::IntoPyObjectExt;
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::bridge::hub::{waiter_for, Hub};
-use crate::bridge::op::Op;
-use crate::bridge::slot::Slot;
-use crate::client::{closed_error, next_op_id, ClientCore, Live};
+use super::client::ClientCore;
+use super::config::Live;
+use super::gate::Gate;
+use super::request::{self, TimeoutArgs, Timeouts};
+use super::retry::{self, Policy, Retry};
+use crate::body::response::{outcome_value, RawResponse};
+use crate::bridge::hub::Hub;
+use crate::bridge::op::{Op, Spin};
+use crate::bridge::runtime;
+use crate::bridge::slot::{IntoPython, Slot};
 use crate::error::RxError;
-use crate::gate::Gate;
-use crate::request::{self, TimeoutArgs, Timeouts};
-use crate::response::{outcome_value, Payload, RawResponse};
-use crate::retry::{self, Policy, Retry};
-use crate::runtime;
 
 type Outcome = Result<RawResponse, RxError>;
+
+/// What the doorbell rings with: results wait in `take`. Python sees True.
+struct ResultsWaiting;
+
+impl IntoPython for ResultsWaiting {
+    fn into_python(self: Box<Self>, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        true.into_py_any(py)
+    }
+}
 
 /// Keys are the inputs' positions: a multiply spreads them well enough for a hash table.
 /// NOTE: SipHash on these was ~1.6% of the client core's time in the 64-in-flight map benchmark.
@@ -93,7 +104,7 @@ impl Inner {
     fn ring(&self) {
         let bell = self.doorbell.lock().take();
         if let Some(bell) = bell {
-            bell.complete(Ok(Payload::Flag(true)));
+            bell.complete(Ok(ResultsWaiting));
         }
     }
 }
@@ -121,7 +132,7 @@ async fn run_item(
             if !closed.is_cancelled() {
                 return; // cancelled by its consumer, who no longer waits for it
             }
-            Err(closed_error())
+            Err(RxError::closed_in_flight())
         }
         outcome = work => outcome,
     };
@@ -202,7 +213,7 @@ impl Batch {
                 TimeoutArgs,
                 Option<Bound<'_, Retry>>,
             ) = item.extract()?;
-            let policy = retry.map(|r| r.get().policy.clone());
+            let policy = retry::policy_of(retry);
             match core.request(py, &method, &url, &headers, body.as_ref(), timeouts) {
                 Ok((request, timeouts)) => tasks.push((key, request, timeouts, policy)),
                 Err(err) => refused.push((key, err.into_value(py).into_any())),
@@ -246,15 +257,13 @@ impl Batch {
     /// With a hub it reports there (an event loop); without, a thread waits with `Op.wait()`.
     #[pyo3(signature = (hub=None))]
     fn doorbell(&self, hub: Option<&Hub>) -> Op {
-        let id = next_op_id();
-        let waiter = waiter_for(hub, id);
-        let slot = Slot::new(waiter);
-        *self.inner.doorbell.lock() = Some(slot.clone());
+        let (op, bell) = Op::for_hub(hub, Spin::No);
+        *self.inner.doorbell.lock() = Some(bell);
         // A result that landed before the bell was hung would not ring it: ring it here.
         if !self.inner.done.is_empty() {
             self.inner.ring();
         }
-        Op::without_spin(slot, id)
+        op
     }
 
     /// `[(key, response tuple | exception), ...]` for every request finished since the last call.
