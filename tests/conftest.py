@@ -350,6 +350,64 @@ class Runner:
         else:
             await asyncio.sleep(seconds)
 
+    async def to_thread(self, fn: typing.Callable[[], typing.Any]) -> typing.Any:
+        """Runs the blocking fn() (e.g. a request to a server's barrier endpoint) in a worker thread."""
+        if self.name == "trio":
+            import trio
+
+            return await trio.to_thread.run_sync(fn)
+        if self.name.startswith("anyio"):
+            import anyio
+
+            return await anyio.to_thread.run_sync(fn)
+        return await asyncio.to_thread(fn)
+
+    async def cancel_when(
+        self,
+        ready: typing.Callable[[], typing.Awaitable[typing.Any]],
+        fn: typing.Callable[[], typing.Awaitable[typing.Any]],
+    ) -> bool:
+        """Runs fn() and cancels it with the runtime's idiom once `await ready()` returned (say, once
+        the server saw the request): no timing assumed. True if fn was cancelled, False if it finished."""
+        if self.name == "asyncio" or self.name == "uvloop":
+            task = asyncio.ensure_future(fn())
+            try:
+                await ready()
+            except BaseException:
+                task.cancel()
+                await asyncio.wait([task])
+                raise
+            if task.done():
+                await task
+                return False
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                return True
+            return False
+        if self.name == "trio":
+            import trio
+
+            cancel_scope, task_group = trio.CancelScope, trio.open_nursery
+        else:
+            import anyio
+
+            cancel_scope, task_group = anyio.CancelScope, anyio.create_task_group
+        finished = False
+        with cancel_scope() as scope:
+            async with task_group() as group:
+
+                async def cancel_once_ready() -> None:
+                    await ready()
+                    scope.cancel()
+
+                group.start_soon(cancel_once_ready)
+                await fn()
+                finished = True
+                group.cancel_scope.cancel()
+        return scope.cancelled_caught and not finished
+
     async def cancel_after(self, seconds: float, fn: typing.Callable[[], typing.Awaitable[typing.Any]]) -> bool:
         """Runs fn() and cancels it after `seconds` with the runtime's idiom; True if it was cancelled."""
         if self.name == "trio":

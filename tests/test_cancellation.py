@@ -1,9 +1,14 @@
-"""Cancellation reaches the socket: the server sees the request go away, and the client lives on."""
+"""Cancellation reaches the socket: the server sees the request go away, and the client lives on.
+
+Nothing here waits for a while and hopes: a request is cancelled (closed, interrupted) once the server
+reports it arrived (`/started`), and the server reports when it saw the client go (`/disconnected`).
+"""
 
 from __future__ import annotations
 
 import signal
 import threading
+import typing
 import urllib.request
 import uuid
 
@@ -17,14 +22,26 @@ def server_saw_disconnect(server, key: str) -> bool:
         return b'"disconnected": true' in r.read()
 
 
+def server_saw_request(server, key: str) -> bool:
+    """Waits (bounded) until `/hang?id=key` has reached the server's handler."""
+    with urllib.request.urlopen(f"{server.url}/started?id={key}&wait=5", timeout=10) as r:
+        return b'"started": true' in r.read()
+
+
+async def arrived(server, key: str, arun) -> None:
+    """`server_saw_request` from async code (in a worker thread), asserting that it did."""
+    assert await arun.to_thread(lambda: server_saw_request(server, key))
+
+
 def test_cancel_aborts_request(server, arun) -> None:
     key = uuid.uuid4().hex
 
     async def main() -> None:
         limits = requestx.Limits(max_connections=1)
         async with requestx.AsyncClient(limits=limits, timeout=30) as c:
-            cancelled = await arun.cancel_after(0.3, lambda: c.get(server.url + "/hang", params={"id": key}))
-            assert cancelled
+            assert await arun.cancel_when(
+                lambda: arrived(server, key, arun), lambda: c.get(server.url + "/hang", params={"id": key})
+            )
             # The pool slot came back: with max_connections=1 this would otherwise time out.
             r = await c.get(server.url + "/small", timeout=requestx.Timeout(5, pool=2))
             assert r.status_code == 200
@@ -41,7 +58,7 @@ def test_asyncio_task_cancel(server) -> None:
     async def main() -> None:
         async with requestx.AsyncClient(timeout=30) as c:
             task = asyncio.ensure_future(c.get(server.url + "/hang", params={"id": key}))
-            await asyncio.sleep(0.3)
+            assert await asyncio.to_thread(server_saw_request, server, key)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
@@ -65,7 +82,7 @@ def test_close_aborts_in_flight(server, arun) -> None:
                 errors.append(exc)
 
         async def closer() -> None:
-            await arun.sleep(0.3)
+            await arrived(server, key, arun)
             await c.aclose()
 
         await arun.gather([request, closer])
@@ -75,32 +92,41 @@ def test_close_aborts_in_flight(server, arun) -> None:
     assert server_saw_disconnect(server, key)
 
 
+def _in_thread_once(ready: typing.Callable[[], bool], action: typing.Callable[[], None]) -> threading.Thread:
+    """Starts a thread that runs `action()` once `ready()` returned True (and never if not)."""
+
+    def run() -> None:
+        if ready():
+            action()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def _interrupt_main_once(ready: typing.Callable[[], bool], signum: int = signal.SIGINT) -> threading.Thread:
+    main = threading.main_thread().ident
+    assert main is not None
+    return _in_thread_once(ready, lambda: signal.pthread_kill(main, signum))
+
+
 def test_sync_close_from_other_thread_aborts(server) -> None:
     key = uuid.uuid4().hex
     c = requestx.Client(timeout=30)
-    timer = threading.Timer(0.3, c.close)
-    timer.start()
+    closer = _in_thread_once(lambda: server_saw_request(server, key), c.close)
     with pytest.raises(requestx.ReadError):
         c.get(server.url + "/hang", params={"id": key})
-    timer.join()
+    closer.join()
     assert server_saw_disconnect(server, key)
-
-
-def _interrupt_main_after(seconds: float, signum: int = signal.SIGINT) -> threading.Timer:
-    main = threading.main_thread().ident
-    assert main is not None
-    timer = threading.Timer(seconds, signal.pthread_kill, args=(main, signum))
-    timer.start()
-    return timer
 
 
 def test_ctrl_c_interrupts_blocking_call(server) -> None:
     key = uuid.uuid4().hex
     with requestx.Client(timeout=30) as c:
-        timer = _interrupt_main_after(0.3)
+        interrupter = _interrupt_main_once(lambda: server_saw_request(server, key))
         with pytest.raises(KeyboardInterrupt):
             c.get(server.url + "/hang", params={"id": key})
-        timer.join()
+        interrupter.join()
         assert c.get(server.url + "/small").status_code == 200
     assert server_saw_disconnect(server, key)
 
@@ -116,25 +142,37 @@ def test_signal_handler_exception_interrupts_blocking_call(server) -> None:
     previous = signal.signal(signal.SIGUSR1, handler)
     try:
         with requestx.Client(timeout=30) as c:
-            timer = _interrupt_main_after(0.3, signal.SIGUSR1)
+            interrupter = _interrupt_main_once(lambda: server_saw_request(server, key), signal.SIGUSR1)
             with pytest.raises(Stop):
                 c.get(server.url + "/hang", params={"id": key})
-            timer.join()
+            interrupter.join()
     finally:
         signal.signal(signal.SIGUSR1, previous)
     assert server_saw_disconnect(server, key)
 
 
 def test_ctrl_c_interrupts_streaming_read(server) -> None:
-    with (
-        requestx.Client(timeout=30) as c,
-        c.stream("GET", server.url + "/stream", params={"chunks": 100, "delay": 1}) as r,
-    ):
-        timer = _interrupt_main_after(0.5)
-        with pytest.raises(KeyboardInterrupt):
-            for _ in r.iter_bytes():
-                pass
-        timer.join()
+    """/gate sends a first chunk and holds the rest (10 s, or until /open): the interrupt must end the
+    read that waits for it, not wait for the server."""
+    key = uuid.uuid4().hex
+    reading = threading.Event()
+    interrupter = _interrupt_main_once(lambda: reading.wait(10))
+    rest: list[bytes] = []
+    try:
+        with (
+            requestx.Client(timeout=30) as c,
+            c.stream("GET", server.url + "/gate", params={"id": key}) as r,
+        ):
+            chunks = r.iter_bytes()
+            assert next(chunks) == b"first\n"
+            with pytest.raises(KeyboardInterrupt):
+                reading.set()
+                rest.extend(chunks)
+    finally:
+        reading.set()
+        interrupter.join()
+        urllib.request.urlopen(f"{server.url}/open?id={key}", timeout=10).close()
+    assert rest == []
 
 
 def test_garbage_collected_stream_aborts(server) -> None:

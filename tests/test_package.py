@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import httpx  # the `sdk` extra, which every test session installs (noxfile.py: `.[test,sdk]`)
+
 import requestx
 
 
@@ -30,17 +32,27 @@ def test_public_classes_live_in_requestx() -> None:
 
 
 def test_httpx_drop_in_names() -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("httpx") is None:
-        return
-    import httpx
-
     missing = {n for n in httpx.__all__ if not hasattr(requestx, n)}
-    # Still to come (issue 3): cookies, transports, digest/netrc auth, multipart.
-    expected_later = {
-        "Proxy",
-        "create_ssl_context",
-        "main",
-    }
-    assert missing <= expected_later
+    # Not provided (yet): httpx's Proxy object, its SSL-context helper and its command line.
+    assert missing <= {"Proxy", "create_ssl_context", "main"}
+
+
+def test_httpx_classes_are_classes_here_too() -> None:
+    classes = [n for n in httpx.__all__ if isinstance(getattr(httpx, n), type) and hasattr(requestx, n)]
+    assert len(classes) > 40
+    assert [n for n in classes if not isinstance(getattr(requestx, n), type)] == []
+
+
+def test_exception_hierarchy_matches_httpx() -> None:
+    """`except requestx.TimeoutException` catches what `except httpx.TimeoutException` would."""
+    names = [
+        n for n in httpx.__all__ if isinstance(getattr(httpx, n), type) and issubclass(getattr(httpx, n), Exception)
+    ]
+    assert len(names) > 20
+    differ = [
+        (a, b)
+        for a in names
+        for b in names
+        if issubclass(getattr(httpx, a), getattr(httpx, b)) != issubclass(getattr(requestx, a), getattr(requestx, b))
+    ]
+    assert differ == []

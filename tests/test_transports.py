@@ -195,13 +195,3 @@ def test_async_http_transport(server, arun) -> None:
             assert (await c.post(server.url + "/echo", json={"a": 1})).json()["body"] == '{"a":1}'
 
     arun(main)
-
-
-def test_http_transport_retries_connection_failures() -> None:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with requestx.Client(transport=requestx.HTTPTransport(retries=2)) as c, pytest.raises(requestx.ConnectError):
-        c.get(f"http://127.0.0.1:{port}/")
