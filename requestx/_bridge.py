@@ -3,7 +3,7 @@
 The engine completes an operation on a tokio thread and pushes its id onto the `Hub` of the loop
 that waits for it; the hub's eventfd wakes that loop once per batch. Each loop (or trio run) has
 one hub, made on first use, so one client serves any number of loops and threads at once.
-Threads do not come here: they block in Rust with the GIL released (`ClientCore.send_blocking`).
+Threads do not come here: they block in Rust with the GIL released (`ClientCore.send`).
 """
 
 from __future__ import annotations
@@ -54,6 +54,16 @@ async def wait(submit: typing.Callable[..., Op], *args: typing.Any) -> typing.An
     waiter = _current_waiter()
     waiter.hold_if_busy()
     return await waiter.wait(submit(waiter.hub, *args))
+
+
+async def next_of(source: typing.Any) -> typing.Any:
+    """The next item of an engine source with `next_nowait()` (None: nothing ready yet) and
+    `wait_next(hub)` (an Op that completes once `next_nowait` has something)."""
+    item = source.next_nowait()
+    while item is None:
+        await wait(source.wait_next)
+        item = source.next_nowait()
+    return item
 
 
 async def wait_op(op: Op) -> typing.Any:

@@ -25,7 +25,16 @@ from ._config import (
 )
 from ._content import RequestContent, encode_request
 from ._cookies import Cookies, CookieTypes
-from ._engine import VerifyTypes, make_core, request_timeouts, send_request, send_request_async
+from ._engine import (
+    Outgoing,
+    VerifyTypes,
+    make_core,
+    outgoing,
+    request_outgoing,
+    request_timeouts,
+    send_async,
+    send_sync,
+)
 from ._exceptions import RequestError
 from ._flow import Flow, adrive, attach_request, drive, request_flow
 from ._headers import Headers, HeaderTypes
@@ -335,6 +344,11 @@ class _BaseClient:
         """The engine's (connect, read, write, pool) for `request`."""
         return request_timeouts(request, self._timeout, self._timeout_dict)
 
+    def _outgoing(self, request: Request, stream: bool) -> Outgoing:
+        """`request` as it crosses into the engine: the client's timeout and retries where the
+        request has none of its own."""
+        return request_outgoing(request, self._timeouts(request), stream, self._retry_for(request))
+
     def _transport_for(self, url: URL) -> typing.Any:
         """The transport that serves `url`: a mounted or given one, or None for the engine."""
         if not self._routes:
@@ -451,8 +465,8 @@ class Client(_BaseClient):
             return self.send(Request._from_parts(parts))  # cookies to send: the general path
         started = time.perf_counter()
         try:
-            raw = self._core.send_blocking(
-                method, _target(url), parts[2], None, self._timeout._tuple, False, self._retry
+            raw = self._core.send(
+                outgoing(method, _target(url), parts[2], None, self._timeout._tuple, False, self._retry)
             )
         except RequestError as exc:
             attach_request(exc, parts)
@@ -464,7 +478,7 @@ class Client(_BaseClient):
 
     def _engine_send(self, request: Request, stream: bool) -> Response:
         started = time.perf_counter()
-        raw = send_request(self._core, request, self._timeouts(request), stream, self._retry_for(request))
+        raw = send_sync(self._core, self._outgoing(request, stream))
         return Response._from_engine(raw, request, self.default_encoding, started)
 
     def send(
@@ -616,9 +630,8 @@ class AsyncClient(_BaseClient):
             return await self.send(Request._from_parts(parts))  # cookies to send: the general path
         started = time.perf_counter()
         try:
-            raw = await _bridge.wait(
-                self._core.send_async, method, _target(url), parts[2], None, self._timeout._tuple, False, self._retry
-            )
+            out = outgoing(method, _target(url), parts[2], None, self._timeout._tuple, False, self._retry)
+            raw = await _bridge.wait(self._core.submit, out)
         except RequestError as exc:
             attach_request(exc, parts)
             raise
@@ -629,7 +642,7 @@ class AsyncClient(_BaseClient):
 
     async def _engine_send(self, request: Request, stream: bool) -> Response:
         started = time.perf_counter()
-        raw = await send_request_async(self._core, request, self._timeouts(request), stream, self._retry_for(request))
+        raw = await send_async(self._core, self._outgoing(request, stream))
         return Response._from_engine(raw, request, self.default_encoding, started)
 
     async def send(

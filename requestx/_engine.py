@@ -19,9 +19,10 @@ __all__ = [
     "VerifyTypes",
     "make_core",
     "request_timeouts",
+    "Outgoing",
+    "outgoing",
+    "request_outgoing",
     "send_async",
-    "send_request",
-    "send_request_async",
     "send_sync",
 ]
 
@@ -32,6 +33,8 @@ STREAM_OR_RAW = 2
 
 VerifyTypes = typing.Union[bool, str, "os.PathLike[str]", ssl.SSLContext]
 Timeouts = tuple[typing.Optional[float], typing.Optional[float], typing.Optional[float], typing.Optional[float]]
+#: A request as it crosses into the engine: (method, url, headers, body, timeouts, delivery, retry).
+Outgoing = tuple[str, str, list[tuple[bytes, bytes]], typing.Any, Timeouts, int, typing.Optional[Retry]]
 
 
 def _tls_args(verify: VerifyTypes, cert: typing.Any, trust_env: bool) -> dict[str, typing.Any]:
@@ -133,6 +136,34 @@ def make_core(
     )
 
 
+def outgoing(
+    method: str,
+    url: str,
+    headers: list[tuple[bytes, bytes]],
+    body: typing.Any,
+    timeouts: Timeouts,
+    delivery: int = False,
+    retry: Retry | None = None,
+) -> Outgoing:
+    """A request in the one shape it crosses into the engine (`src/http/request.rs: Outgoing`):
+    `body` is bytes, None, or an iterable of chunks (`send_sync`) / async iterable (`send_async`)
+    that is fed while the request is in flight; `delivery` is `send(stream=)` or STREAM_OR_RAW."""
+    return (method, url, headers, body, timeouts, delivery, retry)
+
+
+def request_outgoing(request: Request, timeouts: Timeouts, delivery: int, retry: Retry | None) -> Outgoing:
+    """`outgoing` for requestx's own `Request`."""
+    body = request._content if request.stream is None else request.stream
+    return outgoing(request.method, str(request.url), request.headers._list, body, timeouts, delivery, retry)
+
+
+def _streamed(out: Outgoing) -> tuple[Outgoing, BodySender]:
+    """`out` with its body of chunks replaced by the sender they are fed through (a streamed body
+    is never retried: it cannot be sent twice)."""
+    sender = BodySender(out[4][2])
+    return (out[0], out[1], out[2], sender, out[4], out[5], None), sender
+
+
 @contextlib.contextmanager
 def _feeding(op: typing.Any, sender: BodySender) -> typing.Iterator[None]:
     """While a streamed body is fed: if the user's iterator raises (or Ctrl-C), the request is
@@ -145,87 +176,35 @@ def _feeding(op: typing.Any, sender: BodySender) -> typing.Iterator[None]:
         raise
 
 
-def send_sync(
-    core: ClientCore,
-    method: str,
-    url: str,
-    headers: list[tuple[bytes, bytes]],
-    content: bytes | None,
-    chunks: typing.Iterable[bytes] | None,
-    timeouts: Timeouts,
-    stream: int,
-    retry: Retry | None = None,
-) -> typing.Any:
-    """Sends one request from this thread: a body of bytes (`content`) in one call, or `chunks` fed
-    one by one while the request is in flight (never retried: it cannot be sent twice). Every face
-    that sends from a thread comes here: the client, `HTTPTransport` and `HttpxTransport`."""
-    if chunks is None:
-        return core.send_blocking(method, url, headers, content, timeouts, stream, retry)
-    sender = BodySender(timeouts[2])
-    op = core.send_async(None, method, url, headers, sender, timeouts, stream)
+def send_sync(core: ClientCore, out: Outgoing) -> typing.Any:
+    """Sends one request from this thread: a body of bytes in one call, or an iterable of chunks
+    fed one by one while the request is in flight. Every face that sends from a thread comes here:
+    the client, `HTTPTransport` and `HttpxTransport`."""
+    body = out[3]
+    if body is None or isinstance(body, bytes):
+        return core.send(out)
+    out, sender = _streamed(out)
+    op = core.submit(None, out)
     with _feeding(op, sender):
-        for chunk in chunks:
-            if chunk and not (sender.try_send(chunk) or sender.send_blocking(chunk)):
+        for chunk in body:
+            if chunk and not (sender.send_nowait(chunk) or sender.send(chunk)):
                 break  # the request stopped reading its body: its outcome says why
         else:
             sender.close()
     return op.wait()
 
 
-async def send_async(
-    core: ClientCore,
-    method: str,
-    url: str,
-    headers: list[tuple[bytes, bytes]],
-    content: bytes | None,
-    chunks: typing.AsyncIterable[bytes] | None,
-    timeouts: Timeouts,
-    stream: int,
-    retry: Retry | None = None,
-) -> typing.Any:
+async def send_async(core: ClientCore, out: Outgoing) -> typing.Any:
     """Sends one request from this task (asyncio, uvloop, trio), as `send_sync` does from a thread."""
-    if chunks is None:
-        return await _bridge.wait(core.send_async, method, url, headers, content, timeouts, stream, retry)
-    sender = BodySender(timeouts[2])
-    op = core.send_async(_bridge.current_hub(), method, url, headers, sender, timeouts, stream)
+    body = out[3]
+    if body is None or isinstance(body, bytes):
+        return await _bridge.wait(core.submit, out)
+    out, sender = _streamed(out)
+    op = core.submit(_bridge.current_hub(), out)
     with _feeding(op, sender):
-        async for chunk in chunks:
-            if chunk and not (sender.try_send(chunk) or await _bridge.wait(sender.submit_send, chunk)):
+        async for chunk in body:
+            if chunk and not (sender.send_nowait(chunk) or await _bridge.wait(sender.wait_send, chunk)):
                 break
         else:
             sender.close()
     return await _bridge.wait_op(op)
-
-
-def send_request(
-    core: ClientCore, request: Request, timeouts: Timeouts, stream: int, retry: Retry | None
-) -> typing.Any:
-    """`send_sync` for requestx's own `Request`."""
-    return send_sync(
-        core,
-        request.method,
-        str(request.url),
-        request.headers._list,
-        request._content,
-        request.stream,
-        timeouts,
-        stream,
-        retry,
-    )
-
-
-async def send_request_async(
-    core: ClientCore, request: Request, timeouts: Timeouts, stream: int, retry: Retry | None
-) -> typing.Any:
-    """`send_async` for requestx's own `Request`."""
-    return await send_async(
-        core,
-        request.method,
-        str(request.url),
-        request.headers._list,
-        request._content,
-        request.stream,
-        timeouts,
-        stream,
-        retry,
-    )

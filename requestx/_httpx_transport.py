@@ -18,24 +18,15 @@ import typing
 
 from . import _bridge, _exceptions
 from ._config import DEFAULT_TIMEOUT_CONFIG
-from ._engine import STREAM_OR_RAW, send_async, send_sync
+from ._engine import STREAM_OR_RAW, Outgoing, outgoing, send_async, send_sync
 from ._exceptions import RequestError
 from ._status_codes import codes
 from ._transports import EngineSettings
 
 if typing.TYPE_CHECKING:
-    from ._requestx import BodyStream
+    from ._requestx import BodyStream, Retry
 
 __all__ = ["AsyncHttpxTransport", "HttpxTransport"]
-
-_Parts = tuple[
-    str,
-    str,
-    list[tuple[bytes, bytes]],
-    typing.Optional[bytes],
-    typing.Any,
-    tuple[typing.Optional[float], typing.Optional[float], typing.Optional[float], typing.Optional[float]],
-]
 
 #: What a host library must provide, checked once per library.
 _HOST_NAMES = ("Response", "ByteStream", "SyncByteStream", "AsyncByteStream", "RequestNotRead", "TransportError")
@@ -75,8 +66,8 @@ class _Host:
         new.__cause__ = exc
         return new
 
-    def parts(self, request: typing.Any) -> _Parts:
-        """What the engine needs of a host request: method, URL, headers, body, timeouts."""
+    def outgoing(self, request: typing.Any, retry: Retry | None) -> Outgoing:
+        """A host request as it crosses into the engine (its body as sent: the host decodes)."""
         url = request.url
         headers = request.headers.raw
         # The Host header httpx adds is the URL's own: the engine derives it (and HTTP/2's
@@ -84,16 +75,15 @@ class _Host:
         if headers and headers[0][0].lower() == b"host" and headers[0][1] == url.netloc:
             del headers[0]
         try:
-            content: bytes | None = request.content
-            chunks = None
+            body: typing.Any = request.content or None
         except self.request_not_read:
-            content, chunks = None, request.stream
+            body = request.stream
         t = request.extensions.get("timeout")
         if t is None:
             timeouts = DEFAULT_TIMEOUT_CONFIG._tuple
         else:
             timeouts = (t.get("connect"), t.get("read"), t.get("write"), t.get("pool"))
-        return request.method, str(url), headers, content or None, chunks, timeouts
+        return outgoing(request.method, str(url), headers, body, timeouts, STREAM_OR_RAW, retry)
 
     def response(
         self, raw: tuple[int, str, typing.Any, typing.Any, int], request: typing.Any, asynchronous: bool
@@ -130,7 +120,7 @@ def _sync_stream_class(host: _Host, base: type) -> type:
         def __iter__(self) -> typing.Iterator[bytes]:
             body = self._body
             try:
-                while chunk := body.next_blocking():
+                while chunk := body.next():
                     yield chunk
             except RequestError as exc:
                 raise host.error(exc, self._request) from exc
@@ -152,13 +142,7 @@ def _async_stream_class(host: _Host, base: type) -> type:
         async def __aiter__(self) -> typing.AsyncIterator[bytes]:
             body = self._body
             try:
-                while True:
-                    chunk = body.next_nowait()
-                    while chunk is None:
-                        await _bridge.wait(body.wait_ready)
-                        chunk = body.next_nowait()
-                    if not chunk:
-                        return
+                while chunk := await _bridge.next_of(body):
                     yield chunk
             except RequestError as exc:
                 raise host.error(exc, self._request) from exc
@@ -198,9 +182,8 @@ class HttpxTransport(EngineSettings):
 
     def handle_request(self, request: typing.Any) -> typing.Any:
         host = _host_of(request)
-        method, url, headers, content, chunks, timeouts = host.parts(request)
         try:
-            raw = send_sync(self._core, method, url, headers, content, chunks, timeouts, STREAM_OR_RAW, self._retry)
+            raw = send_sync(self._core, host.outgoing(request, self._retry))
         except RequestError as exc:
             raise host.error(exc, request) from exc
         return host.response(raw, request, False)
@@ -221,11 +204,8 @@ class AsyncHttpxTransport(EngineSettings):
 
     async def handle_async_request(self, request: typing.Any) -> typing.Any:
         host = _host_of(request)
-        method, url, headers, content, chunks, timeouts = host.parts(request)
         try:
-            raw = await send_async(
-                self._core, method, url, headers, content, chunks, timeouts, STREAM_OR_RAW, self._retry
-            )
+            raw = await send_async(self._core, host.outgoing(request, self._retry))
         except RequestError as exc:
             raise host.error(exc, request) from exc
         return host.response(raw, request, True)

@@ -234,7 +234,7 @@ class _PythonBody:
         self._chunks: typing.Any = None
         self._closed = False
 
-    def next_blocking(self) -> bytes:
+    def next(self) -> bytes:
         """The next non-empty chunk, or b"" at the end."""
         if self._chunks is None:
             if not hasattr(self._source, "__iter__"):
@@ -679,7 +679,7 @@ class Response:
             return
         stream = self._begin_stream()
         try:
-            yield from _rechunk(self._counted(iter(stream.next_blocking, b"")), chunk_size)
+            yield from _rechunk(self._counted(iter(stream.next, b"")), chunk_size)
         finally:
             self.close()
 
@@ -719,7 +719,7 @@ class Response:
                 yield whole
             return
         stream = self._begin_stream()
-        anext_chunk = stream.anext if isinstance(stream, _PythonBody) else functools.partial(_anext_chunk, stream)
+        anext_chunk = stream.anext if isinstance(stream, _PythonBody) else functools.partial(_bridge.next_of, stream)
         cut = _Rechunker(chunk_size)
         try:
             while chunk := await anext_chunk():
@@ -832,15 +832,6 @@ def adopt_response(response: typing.Any) -> Response:
     else:
         ours._content = bytes(response.content)
     return ours
-
-
-async def _anext_chunk(stream: BodyStream) -> bytes:
-    """The engine stream's next chunk (b"" at the end), waiting on the bridge while none is ready."""
-    ready = stream.next_nowait()
-    while ready is None:
-        await _bridge.wait(stream.wait_ready)
-        ready = stream.next_nowait()
-    return ready
 
 
 def _lazy(produce: typing.Callable[[], bytes]) -> typing.Iterator[bytes]:

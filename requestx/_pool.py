@@ -19,6 +19,8 @@ import typing
 
 from . import _bridge
 from ._config import USE_CLIENT_DEFAULT, UseClientDefault
+from ._engine import Outgoing, outgoing, request_outgoing
+from ._exceptions import OperationCancelled
 from ._flow import QUEUED, Flow, adrive, attach_request, drive, request_flow
 from ._models import Request, RequestParts, Response
 from ._requestx import Batch, Op, Retry
@@ -133,25 +135,18 @@ class Run:
         timeouts = client._timeout._tuple
         started = time.perf_counter()
         retry = self.retry
-        items: list[tuple[int, str, str, list[tuple[bytes, bytes]], bytes | None, typing.Any, Retry | None]] = []
+        items: list[tuple[int, Outgoing]] = []
         for flight in self.outbox:
             flight.started = started
             request = flight.request
             if type(request) is tuple:
-                items.append((flight.index, request[0], str(request[1]), request[2], None, timeouts, retry))
+                items.append(
+                    (flight.index, outgoing(request[0], str(request[1]), request[2], None, timeouts, False, retry))
+                )
             else:
                 assert isinstance(request, Request)
-                items.append(
-                    (
-                        flight.index,
-                        request.method,
-                        str(request.url),
-                        request.headers._list,
-                        request._content,
-                        client._timeouts(request),
-                        request.extensions.get("retries", retry),
-                    )
-                )
+                request_retry = request.extensions.get("retries", retry)
+                items.append((flight.index, request_outgoing(request, client._timeouts(request), False, request_retry)))
         self.outbox.clear()  # in place: each flight queues into this list
         for key, exc in self.batch.submit(items):
             self._fail(self.flights[key], typing.cast(Exception, exc))
@@ -163,7 +158,7 @@ class Run:
         their response (hooks, auth, redirects...)."""
         steps: list[tuple[_Flight, Response | None]] = []
         client = self.client
-        for key, raw in self.batch.take():
+        for key, raw in self.batch.take_nowait():
             flight = self.flights.get(key)
             if flight is None:
                 continue  # cancelled meanwhile
@@ -251,7 +246,7 @@ class Run:
                         self.advance(flight)
                 turn = self.turn(exhausted)
                 if turn is _WAIT:
-                    self.batch.doorbell().wait()
+                    self.batch.wait_take().wait()
                     for flight, response in self.received():
                         self.advance(flight, response)
                 elif turn is _END:
@@ -292,7 +287,7 @@ class Run:
                         await self.aadvance(flight)
                 turn = self.turn(exhausted)
                 if turn is _WAIT:
-                    await _bridge.wait_op(self.batch.doorbell(_bridge.current_hub()))
+                    await _bridge.wait_op(self.batch.wait_take(_bridge.current_hub()))
                     for flight, response in self.received():
                         await self.aadvance(flight, response)
                 elif turn is _END:
@@ -463,10 +458,10 @@ class Pool:
                     self._lock.wait()
                 if not run.flights:
                     return
-                self._bell = bell = run.batch.doorbell()
+                self._bell = bell = run.batch.wait_take()
             try:
                 bell.wait()
-            except RuntimeError:
+            except OperationCancelled:
                 pass  # the bell was cancelled: the pool is shutting down
             with self._lock:
                 self._bell = None

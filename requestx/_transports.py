@@ -16,7 +16,7 @@ import typing
 
 from . import _bridge
 from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT_CONFIG, Limits
-from ._engine import VerifyTypes, make_core, request_timeouts, send_request, send_request_async
+from ._engine import VerifyTypes, make_core, request_outgoing, request_timeouts, send_async, send_sync
 from ._headers import foreign_library
 from ._models import Request, Response, adopt_response
 from ._requestx import Retry
@@ -172,7 +172,7 @@ class HTTPTransport(EngineSettings, BaseTransport):
     def handle_request(self, request: Request) -> Response:
         started = time.perf_counter()
         timeouts = request_timeouts(request, DEFAULT_TIMEOUT_CONFIG)
-        raw = send_request(self._core, request, timeouts, True, self._retry)
+        raw = send_sync(self._core, request_outgoing(request, timeouts, True, self._retry))
         return Response._from_engine(raw, request, "utf-8", started)
 
     def close(self) -> None:
@@ -183,7 +183,7 @@ class AsyncHTTPTransport(EngineSettings, AsyncBaseTransport):
     async def handle_async_request(self, request: Request) -> Response:
         started = time.perf_counter()
         timeouts = request_timeouts(request, DEFAULT_TIMEOUT_CONFIG)
-        raw = await send_request_async(self._core, request, timeouts, True, self._retry)
+        raw = await send_async(self._core, request_outgoing(request, timeouts, True, self._retry))
         return Response._from_engine(raw, request, "utf-8", started)
 
     async def aclose(self) -> None:

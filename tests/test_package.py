@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import pathlib
+import shutil
+import subprocess
+import sys
+
 import httpx  # the `sdk` extra, which every test session installs (noxfile.py: `.[test,sdk]`)
 
 import requestx
@@ -56,3 +61,20 @@ def test_exception_hierarchy_matches_httpx() -> None:
         if issubclass(getattr(httpx, a), getattr(httpx, b)) != issubclass(getattr(requestx, a), getattr(requestx, b))
     ]
     assert differ == []
+
+
+def test_a_source_tree_without_the_engine_says_so(tmp_path: pathlib.Path) -> None:
+    # The package's Python files without the compiled engine, as a checkout before its first build.
+    source = pathlib.Path(requestx.__file__).parent
+    tree = tmp_path / "requestx"
+    tree.mkdir()
+    for path in source.glob("*.py"):
+        shutil.copy(path, tree / path.name)
+    result = subprocess.run(
+        [sys.executable, "-c", "import requestx"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: requestx's compiled engine (requestx._requestx) is not in ")
+    assert "maturin develop --release" in last
+    assert "ModuleNotFoundError" not in result.stderr

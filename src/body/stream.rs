@@ -323,14 +323,14 @@ impl BodyStream {
 
     /// An Op that completes when `next_nowait` has something to return (a chunk, an error or the
     /// end); the hub reports it. Then call `next_nowait` again.
-    fn wait_ready(&self, hub: &Hub) -> Op {
+    fn wait_next(&self, hub: &Hub) -> Op {
         let (op, slot) = Op::for_hub(Some(hub), Spin::No);
         self.park(&slot);
         op
     }
 
     /// Blocks this thread (GIL released, signals checked) for the next chunks; `b""` at the end.
-    fn next_blocking(&self, py: Python<'_>) -> PyResult<Py<PyBytes>> {
+    fn next(&self, py: Python<'_>) -> PyResult<Py<PyBytes>> {
         loop {
             if let Some(chunk) = self.next_nowait(py)? {
                 return Ok(chunk);

@@ -105,9 +105,9 @@ impl BodySender {
         })
     }
 
-    /// Queues `chunk` if there is room now. None: full (wait with `send_blocking`/`submit_send`);
+    /// Queues `chunk` if there is room now. None: full (wait with `send`/`wait_send`);
     /// False: the request stopped reading its body (it finished or failed); True: queued.
-    fn try_send(&self, chunk: PyBackedBytes) -> Option<bool> {
+    fn send_nowait(&self, chunk: PyBackedBytes) -> Option<bool> {
         let Some(tx) = self.sender() else {
             return Some(false);
         };
@@ -120,14 +120,14 @@ impl BodySender {
 
     /// Queues `chunk`, blocking this thread (GIL released, signals checked) while the channel is
     /// full. False when the request stopped reading its body; WriteTimeout past the write timeout.
-    fn send_blocking(&self, py: Python<'_>, chunk: PyBackedBytes) -> PyResult<Py<PyAny>> {
+    fn send(&self, py: Python<'_>, chunk: PyBackedBytes) -> PyResult<Py<PyAny>> {
         // No yields first: the request task that drains the channel needs this core.
         let (op, slot) = Op::for_hub(None, Spin::No);
         op.run(py, self.send_job(Bytes::from_owner(chunk), slot))
     }
 
-    /// As `send_blocking`, for an event loop: the Op's result is True (queued) or False.
-    fn submit_send(&self, hub: &Hub, chunk: PyBackedBytes) -> Op {
+    /// As `send`, for an event loop: the Op's result is True (queued) or False.
+    fn wait_send(&self, hub: &Hub, chunk: PyBackedBytes) -> Op {
         let (op, slot) = Op::for_hub(Some(hub), Spin::No);
         runtime::engine().submit(self.send_job(Bytes::from_owner(chunk), slot));
         op

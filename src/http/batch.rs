@@ -15,8 +15,7 @@ use crossbeam_queue::SegQueue;
 use parking_lot::Mutex;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::pybacked::PyBackedStr;
-use pyo3::types::{PyList, PyString};
+use pyo3::types::PyList;
 use pyo3::IntoPyObjectExt;
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
@@ -24,8 +23,8 @@ use tokio_util::sync::CancellationToken;
 use super::client::ClientCore;
 use super::config::Live;
 use super::gate::Gate;
-use super::request::{self, TimeoutArgs, Timeouts};
-use super::retry::{self, Policy, Retry};
+use super::request::{self, Outgoing, Timeouts};
+use super::retry::{self, Policy};
 use crate::body::response::{outcome_value, RawResponse};
 use crate::bridge::hub::Hub;
 use crate::bridge::op::{Op, Spin};
@@ -35,7 +34,7 @@ use crate::error::RxError;
 
 type Outcome = Result<RawResponse, RxError>;
 
-/// What the doorbell rings with: results wait in `take`. Python sees True.
+/// What the doorbell rings with: results wait in `take_nowait`. Python sees True.
 struct ResultsWaiting;
 
 impl IntoPython for ResultsWaiting {
@@ -194,28 +193,21 @@ impl Batch {
         })
     }
 
-    /// Starts `[(key, method, url, headers, body, timeouts, retry), ...]` in one hand-over to the
-    /// engine (`retry`: the request's `Retry`, or None). Returns `[(key, exception), ...]` for the items refused before sending (bad URL,
-    /// header or method); the others report through `take`.
+    /// Starts `[(key, outgoing), ...]` (`outgoing`: a request in its one crossing shape, see
+    /// `Outgoing`; its delivery is ignored, a batch reads bodies whole) in one hand-over to the
+    /// engine. Returns `[(key, exception), ...]` for the items refused before sending (bad URL,
+    /// header or method); the others report through `take_nowait`.
     fn submit(&self, py: Python<'_>, items: &Bound<'_, PyList>) -> PyResult<Vec<(u64, Py<PyAny>)>> {
         let core = self.core.get();
         let live = core.live().map_err(|e| e.into_pyerr(py))?;
         let mut tasks = Vec::with_capacity(items.len());
         let mut refused = Vec::new();
         for item in items.iter() {
-            #[allow(clippy::type_complexity)]
-            let (key, method, url, headers, body, timeouts, retry): (
-                u64,
-                PyBackedStr,
-                Bound<'_, PyString>,
-                Bound<'_, PyList>,
-                Option<Bound<'_, PyAny>>,
-                TimeoutArgs,
-                Option<Bound<'_, Retry>>,
-            ) = item.extract()?;
-            let policy = retry::policy_of(retry);
-            match core.request(py, &method, &url, &headers, body.as_ref(), timeouts) {
-                Ok((request, timeouts)) => tasks.push((key, request, timeouts, policy)),
+            let (key, outgoing): (u64, Outgoing<'_>) = item.extract()?;
+            match core.prepare(py, outgoing) {
+                Ok(prepared) => {
+                    tasks.push((key, prepared.request, prepared.timeouts, prepared.policy))
+                }
                 Err(err) => refused.push((key, err.into_value(py).into_any())),
             }
         }
@@ -253,10 +245,10 @@ impl Batch {
         Ok(refused)
     }
 
-    /// An operation that completes once results are waiting in `take` (at once if some are).
-    /// With a hub it reports there (an event loop); without, a thread waits with `Op.wait()`.
+    /// An operation that completes once results are waiting in `take_nowait` (at once if some
+    /// are). With a hub it reports there (an event loop); without, a thread waits with `Op.wait()`.
     #[pyo3(signature = (hub=None))]
-    fn doorbell(&self, hub: Option<&Hub>) -> Op {
+    fn wait_take(&self, hub: Option<&Hub>) -> Op {
         let (op, bell) = Op::for_hub(hub, Spin::No);
         *self.inner.doorbell.lock() = Some(bell);
         // A result that landed before the bell was hung would not ring it: ring it here.
@@ -267,7 +259,7 @@ impl Batch {
     }
 
     /// `[(key, response tuple | exception), ...]` for every request finished since the last call.
-    fn take(&self, py: Python<'_>) -> PyResult<Vec<(u64, Py<PyAny>)>> {
+    fn take_nowait(&self, py: Python<'_>) -> PyResult<Vec<(u64, Py<PyAny>)>> {
         let mut out = Vec::with_capacity(self.inner.done.len());
         while let Some((key, outcome)) = self.inner.done.pop() {
             out.push((key, outcome_value(py, outcome)?));

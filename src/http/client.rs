@@ -15,13 +15,21 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::config::{load_identity, Config, Live, Verify};
-use super::request::{self, Delivery, TimeoutArgs, Timeouts};
-use super::retry::{self, Policy, Retry};
+use super::request::{self, Delivery, Outgoing, Timeouts};
+use super::retry::{self, Policy};
 use crate::bridge::hub::Hub;
 use crate::bridge::op::{Op, Spin};
 use crate::bridge::runtime::{self, Job};
 use crate::bridge::slot::Slot;
 use crate::error::{seconds, RxError};
+
+/// A request checked and ready to run: what `ClientCore::prepare` makes of an `Outgoing`.
+pub(crate) struct Prepared {
+    pub(crate) request: reqwest::Request,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) delivery: Delivery,
+    pub(crate) policy: Option<Arc<Policy>>,
+}
 
 #[pyclass(frozen, module = "requestx._requestx")]
 pub(crate) struct ClientCore {
@@ -75,20 +83,19 @@ impl ClientCore {
         Ok(live.clone())
     }
 
-    /// Checks what a send call was given: the request and its timeouts.
-    pub(crate) fn request(
-        &self,
-        py: Python<'_>,
-        method: &str,
-        url: &Bound<'_, PyString>,
-        headers: &Bound<'_, PyList>,
-        body: Option<&Bound<'_, PyAny>>,
-        timeouts: TimeoutArgs,
-    ) -> PyResult<(reqwest::Request, Timeouts)> {
-        let url = self.url(py, url)?;
-        let headers = self.headers(py, headers)?;
-        let request = request::build(py, method, url, headers, body)?;
-        Ok((request, Timeouts::from_args(timeouts)?))
+    /// Checks what a send call was given: the request, its timeouts, how its body is handed
+    /// over and its retry policy.
+    pub(crate) fn prepare(&self, py: Python<'_>, outgoing: Outgoing<'_>) -> PyResult<Prepared> {
+        let Outgoing(method, url, headers, body, timeouts, delivery, retry) = outgoing;
+        let url = self.url(py, &url)?;
+        let headers = self.headers(py, &headers)?;
+        let request = request::build(py, &method, url, headers, body.as_ref())?;
+        Ok(Prepared {
+            request,
+            timeouts: Timeouts::from_args(timeouts)?,
+            delivery,
+            policy: retry::policy_of(retry),
+        })
     }
 
     /// Fires when the client closes: every request and stream of the client watches it.
@@ -96,16 +103,15 @@ impl ClientCore {
         &self.closed
     }
 
-    /// The job that runs `request` on the engine (retrying under `policy`) and completes its slot.
-    fn job(
-        &self,
-        py: Python<'_>,
-        request: reqwest::Request,
-        timeouts: Timeouts,
-        stream: Delivery,
-        policy: Option<Arc<Policy>>,
-        slot: Arc<Slot>,
-    ) -> PyResult<Job> {
+    /// The job that runs a prepared request on the engine (retrying under its policy) and
+    /// completes its slot.
+    fn job(&self, py: Python<'_>, prepared: Prepared, slot: Arc<Slot>) -> PyResult<Job> {
+        let Prepared {
+            request,
+            timeouts,
+            delivery: stream,
+            policy,
+        } = prepared;
         let live = self.live().map_err(|e| e.into_pyerr(py))?;
         let done = slot.clone();
         let closed = self.closed.clone();
@@ -185,47 +191,22 @@ impl ClientCore {
         })
     }
 
-    /// Sends and blocks this thread (GIL released, Ctrl-C honoured) until the response is in.
-    #[pyo3(signature = (method, url, headers, body, timeouts, stream=Delivery::Whole, retry=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn send_blocking(
-        &self,
-        py: Python<'_>,
-        method: &str,
-        url: Bound<'_, PyString>,
-        headers: Bound<'_, PyList>,
-        body: Option<Bound<'_, PyAny>>,
-        timeouts: TimeoutArgs,
-        stream: Delivery,
-        retry: Option<Bound<'_, Retry>>,
-    ) -> PyResult<Py<PyAny>> {
-        let (request, timeouts) =
-            self.request(py, method, &url, &headers, body.as_ref(), timeouts)?;
+    /// Sends `outgoing` and blocks this thread (GIL released, Ctrl-C honoured) until the
+    /// response is in.
+    fn send(&self, py: Python<'_>, outgoing: Outgoing<'_>) -> PyResult<Py<PyAny>> {
+        let prepared = self.prepare(py, outgoing)?;
         let (op, slot) = Op::for_hub(None, Spin::Yes);
-        let job = self.job(py, request, timeouts, stream, retry::policy_of(retry), slot)?;
+        let job = self.job(py, prepared, slot)?;
         op.run(py, job)
     }
 
-    /// Sends and returns at once. With a hub, the hub reports the Op's id when the response is
-    /// in; without one, a thread waits with `Op.wait()` (after feeding a streamed body).
-    #[pyo3(signature = (hub, method, url, headers, body, timeouts, stream=Delivery::Whole, retry=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn send_async(
-        &self,
-        py: Python<'_>,
-        hub: Option<&Hub>,
-        method: &str,
-        url: Bound<'_, PyString>,
-        headers: Bound<'_, PyList>,
-        body: Option<Bound<'_, PyAny>>,
-        timeouts: TimeoutArgs,
-        stream: Delivery,
-        retry: Option<Bound<'_, Retry>>,
-    ) -> PyResult<Op> {
-        let (request, timeouts) =
-            self.request(py, method, &url, &headers, body.as_ref(), timeouts)?;
+    /// Sends `outgoing` and returns its Op at once. With a hub, the hub reports the Op's id when
+    /// the response is in; without one, a thread waits with `Op.wait()` (after feeding a
+    /// streamed body).
+    fn submit(&self, py: Python<'_>, hub: Option<&Hub>, outgoing: Outgoing<'_>) -> PyResult<Op> {
+        let prepared = self.prepare(py, outgoing)?;
         let (op, slot) = Op::for_hub(hub, Spin::Yes);
-        let job = self.job(py, request, timeouts, stream, retry::policy_of(retry), slot)?;
+        let job = self.job(py, prepared, slot)?;
         if hub.is_some() {
             runtime::engine().submit_or_hold(job);
         } else {

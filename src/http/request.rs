@@ -72,6 +72,23 @@ impl<'py> FromPyObject<'_, 'py> for Delivery {
     }
 }
 
+/// A request as it crosses from Python, the one shape every send takes (`ClientCore.send`,
+/// `ClientCore.submit`, `Batch.submit`), built by one Python function (`_engine.outgoing`):
+/// `(method, url, headers, body, (connect, read, write, pool), delivery, retry)`, where `body` is
+/// bytes, a `BodySender` (a streamed body) or None, and `retry` a `Retry` or None.
+/// NOTE: a tuple, not an object with attributes: extracting it costs one type check and seven
+/// borrowed items; seven getattr calls would cost more than the rest of the crossing.
+#[derive(FromPyObject)]
+pub(crate) struct Outgoing<'py>(
+    pub(crate) pyo3::pybacked::PyBackedStr,
+    pub(crate) Bound<'py, pyo3::types::PyString>,
+    pub(crate) Bound<'py, PyList>,
+    pub(crate) Option<Bound<'py, PyAny>>,
+    pub(crate) TimeoutArgs,
+    pub(crate) Delivery,
+    pub(crate) Option<Bound<'py, super::retry::Retry>>,
+);
+
 /// Parses and checks `[(name, value), ...]`; CR, LF, NUL or a bad name raise LocalProtocolError.
 pub(crate) fn parse_headers(py: Python<'_>, headers: &Bound<'_, PyList>) -> PyResult<HeaderMap> {
     let mut map = HeaderMap::with_capacity(headers.len());
