@@ -9,6 +9,7 @@ import re
 import time
 import typing
 
+from ._exceptions import ProtocolError
 from ._models import Request, Response
 
 __all__ = ["Auth", "BasicAuth", "DigestAuth", "FunctionAuth", "NetRCAuth", "build_auth"]
@@ -136,8 +137,6 @@ class DigestAuth(Auth):
                 return
 
     def _header(self, request: Request, challenge: dict[str, str]) -> str:
-        from ._exceptions import ProtocolError
-
         algorithm = challenge.get("algorithm", "MD5").upper()
         if algorithm not in _DIGEST_HASHES or "nonce" not in challenge or "realm" not in challenge:
             raise ProtocolError(f"Unsupported or malformed Digest challenge (algorithm {algorithm})", request=request)

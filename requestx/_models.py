@@ -7,19 +7,21 @@ import codecs
 import datetime
 import functools
 import itertools
+import json as jsonlib
 import time
 import typing
 
 from . import _bridge
-from ._content import RequestContent, StreamBody, encode_request
+from ._content import RequestContent, encode_request
+from ._cookies import Cookies
 from ._exceptions import DecodingError, HTTPStatusError, RequestNotRead, ResponseNotRead, StreamClosed, StreamConsumed
 from ._headers import Headers, HeaderTypes
 from ._requestx import BodyStream, Decoder, LineDecoder, RawHeaders, SseDecoder, json_loads, native_aiter
 from ._status_codes import REDIRECT_CODES, codes
+from ._stream_body import StreamBody
 from ._urls import URL, QueryParamTypes
 
 if typing.TYPE_CHECKING:
-    from ._cookies import Cookies
     from ._requestx import _NativeAsyncIterator as NativeAsyncIterator
 
 __all__ = [
@@ -583,15 +585,11 @@ class Response:
                 return json_loads(content)
             except ValueError:
                 pass  # BOMs, UTF-16/32, NaN: let the standard library decide, with its own error
-        import json as jsonlib
-
         return jsonlib.loads(content, **kwargs)
 
     @property
     def cookies(self) -> Cookies:
         """The cookies this response set (its Set-Cookie headers, scoped by the request URL)."""
-        from ._cookies import Cookies
-
         cookies = Cookies()
         cookies.extract_cookies(self)
         return cookies

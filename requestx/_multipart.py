@@ -7,7 +7,7 @@ import mimetypes
 import os
 import typing
 
-from ._content import FILE_CHUNK, StreamBody
+from ._stream_body import FILE_CHUNK, StreamBody
 from ._urls import primitive_value
 
 __all__ = ["encode_multipart"]

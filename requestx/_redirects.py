@@ -7,10 +7,10 @@ http→https upgrade of the same host); `Cookie` goes (the jar re-applies cookie
 
 from __future__ import annotations
 
-from ._content import StreamBody
 from ._exceptions import RemoteProtocolError, UnsupportedProtocol
 from ._headers import Headers
 from ._models import Request, Response
+from ._stream_body import StreamBody
 from ._urls import URL
 
 __all__ = ["build_redirect_request"]
