@@ -185,11 +185,6 @@ class _BaseClient:
             return Retry(retries) if retries else None
         raise TypeError(f"retries must be a requestx.Retry or a non-negative int, not {retries!r}")
 
-    def _retry_for(self, request: Request) -> Retry | None:
-        """The retry policy of `request`: its `retries` extension, else the client's."""
-        retry = request.extensions.get("retries", self._retry)
-        return typing.cast("Retry | None", retry)
-
     @property
     def retries(self) -> Retry | None:
         return self._retry
@@ -340,14 +335,11 @@ class _BaseClient:
             kwargs["extensions"] = {**(kwargs.get("extensions") or {}), "retries": retry}
         return self.build_request(method, url, **kwargs)
 
-    def _timeouts(self, request: Request) -> tuple[float | None, float | None, float | None, float | None]:
-        """The engine's (connect, read, write, pool) for `request`."""
-        return request_timeouts(request, self._timeout, self._timeout_dict)
-
-    def _outgoing(self, request: Request, stream: bool) -> Outgoing:
-        """`request` as it crosses into the engine: the client's timeout and retries where the
-        request has none of its own."""
-        return request_outgoing(request, self._timeouts(request), stream, self._retry_for(request))
+    def _outgoing(self, request: Request, stream: bool, retry: Retry | None) -> Outgoing:
+        """`request` as it crosses into the engine: the client's timeout where the request has
+        none of its own, and `retry` unless its `retries` extension says otherwise."""
+        timeouts = request_timeouts(request, self._timeout, self._timeout_dict)
+        return request_outgoing(request, timeouts, stream, request.extensions.get("retries", retry))
 
     def _transport_for(self, url: URL) -> typing.Any:
         """The transport that serves `url`: a mounted or given one, or None for the engine."""
@@ -473,12 +465,13 @@ class Client(_BaseClient):
             raise
         response = self._plain_response(raw, parts, started)
         if response.status_code in REDIRECT_CODES:
-            return typing.cast(Response, drive(self._redirect_flow(response, False), self, self._engine_send, False))
+            final: Response = drive(self._redirect_flow(response, False), self, self._engine_send, False)
+            return final
         return response
 
     def _engine_send(self, request: Request, stream: bool) -> Response:
         started = time.perf_counter()
-        raw = send_sync(self._core, self._outgoing(request, stream))
+        raw = send_sync(self._core, self._outgoing(request, stream, self._retry))
         return Response._from_engine(raw, request, self.default_encoding, started)
 
     def send(
@@ -490,7 +483,8 @@ class Client(_BaseClient):
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> Response:
         flow = self._flow(request, auth, follow_redirects, False)
-        return typing.cast(Response, drive(flow, self, self._engine_send, stream))
+        response: Response = drive(flow, self, self._engine_send, stream)  # no typing.cast: a call per request
+        return response
 
     def request(
         self,
@@ -638,11 +632,12 @@ class AsyncClient(_BaseClient):
         response = self._plain_response(raw, parts, started)
         if response.status_code not in REDIRECT_CODES:
             return response
-        return typing.cast(Response, await adrive(self._redirect_flow(response, True), self, self._engine_send, False))
+        final: Response = await adrive(self._redirect_flow(response, True), self, self._engine_send, False)
+        return final
 
     async def _engine_send(self, request: Request, stream: bool) -> Response:
         started = time.perf_counter()
-        raw = await send_async(self._core, self._outgoing(request, stream))
+        raw = await send_async(self._core, self._outgoing(request, stream, self._retry))
         return Response._from_engine(raw, request, self.default_encoding, started)
 
     async def send(
@@ -654,7 +649,8 @@ class AsyncClient(_BaseClient):
         follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> Response:
         flow = self._flow(request, auth, follow_redirects, True)
-        return typing.cast(Response, await adrive(flow, self, self._engine_send, stream))
+        response: Response = await adrive(flow, self, self._engine_send, stream)
+        return response
 
     async def request(
         self,

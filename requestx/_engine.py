@@ -154,7 +154,8 @@ def outgoing(
 def request_outgoing(request: Request, timeouts: Timeouts, delivery: int, retry: Retry | None) -> Outgoing:
     """`outgoing` for requestx's own `Request`."""
     body = request._content if request.stream is None else request.stream
-    return outgoing(request.method, str(request.url), request.headers._list, body, timeouts, delivery, retry)
+    # NOTE: the tuple itself rather than a call of `outgoing`: this is every non-plain request's path.
+    return (request.method, str(request.url), request.headers._list, body, timeouts, delivery, retry)
 
 
 def _streamed(out: Outgoing) -> tuple[Outgoing, BodySender]:

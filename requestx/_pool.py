@@ -19,7 +19,7 @@ import typing
 
 from . import _bridge
 from ._config import USE_CLIENT_DEFAULT, UseClientDefault
-from ._engine import Outgoing, outgoing, request_outgoing
+from ._engine import Outgoing, outgoing
 from ._exceptions import OperationCancelled
 from ._flow import QUEUED, Flow, adrive, attach_request, drive, request_flow
 from ._models import Request, RequestParts, Response
@@ -145,8 +145,7 @@ class Run:
                 )
             else:
                 assert isinstance(request, Request)
-                request_retry = request.extensions.get("retries", retry)
-                items.append((flight.index, request_outgoing(request, client._timeouts(request), False, request_retry)))
+                items.append((flight.index, client._outgoing(request, False, retry)))
         self.outbox.clear()  # in place: each flight queues into this list
         for key, exc in self.batch.submit(items):
             self._fail(self.flights[key], typing.cast(Exception, exc))
