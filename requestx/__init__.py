@@ -159,7 +159,7 @@ __all__ = [
 # client rebuilds its connection pool there (parent sockets are never reused).
 if hasattr(_os, "register_at_fork"):
     _os.register_at_fork(after_in_child=_after_fork_child)
-# Before the interpreter finalizes, tokio threads stop attaching to it (src/presized.rs).
+# Before the interpreter finalizes, tokio threads stop attaching to it (src/body/presized.rs).
 _atexit.register(_before_exit)
 
 for _name in __all__:

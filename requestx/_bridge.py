@@ -16,7 +16,7 @@ import weakref
 
 from ._requestx import Hub, Op, hold_submissions, release_submissions
 
-__all__ = ["current_hub", "current_library", "wait", "wait_op"]
+__all__ = ["current_hub", "current_library", "next_of", "wait", "wait_op"]
 
 
 def current_library() -> str:

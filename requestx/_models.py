@@ -12,17 +12,19 @@ import time
 import typing
 
 from . import _bridge
+from ._chunk_source import ChunkSource
 from ._content import RequestContent, encode_request
 from ._cookies import Cookies
 from ._exceptions import DecodingError, HTTPStatusError, RequestNotRead, ResponseNotRead, StreamClosed, StreamConsumed
 from ._headers import Headers, HeaderTypes
-from ._requestx import BodyStream, Decoder, LineDecoder, RawHeaders, SseDecoder, json_loads, native_aiter
+from ._requestx import BodyStream, Decoder, LineDecoder, RawHeaders, json_loads, native_aiter
+from ._sse import aiter_sse, iter_sse
 from ._status_codes import REDIRECT_CODES, codes
 from ._stream_body import StreamBody
 from ._urls import URL, QueryParamTypes
 
 if typing.TYPE_CHECKING:
-    from ._requestx import _NativeAsyncIterator as NativeAsyncIterator
+    pass
 
 __all__ = [
     "AsyncByteStream",
@@ -740,9 +742,9 @@ class Response:
     def aiter_lines(self) -> typing.AsyncIterator[str]:
         lines = self._line_decoder()
         if isinstance(lines, LineDecoder):
-            # A native iterator: a ready line costs no coroutine frame (see src/async_lines.rs).
+            # A native iterator: a ready line costs no coroutine frame (see src/text/aiter.rs).
             chunks = typing.cast(typing.AsyncGenerator[bytes, None], self.aiter_bytes())
-            return native_aiter(lines, _ChunkSource(chunks))
+            return native_aiter(lines, ChunkSource(chunks))
         return self._aiter_decoded_lines(lines)
 
     async def _aiter_decoded_lines(self, lines: _TextLines) -> typing.AsyncIterator[str]:
@@ -754,13 +756,9 @@ class Response:
 
     def iter_sse(self) -> typing.Iterator[typing.Any]:
         """The body as server-sent events (`ServerSentEvent`), parsed in Rust as they arrive."""
-        from ._sse import iter_sse
-
         return iter_sse(self)
 
     def aiter_sse(self) -> typing.AsyncIterator[typing.Any]:
-        from ._sse import aiter_sse
-
         return aiter_sse(self)
 
     def close(self) -> None:
@@ -874,34 +872,6 @@ def _rechunk(chunks: typing.Iterable[bytes], chunk_size: int | None) -> typing.I
     for chunk in chunks:
         yield from cut.feed(chunk)
     yield from cut.flush()
-
-
-class _ChunkSource:
-    """Feeds a native async iterator (`native_aiter`: `aiter_lines()`, `aiter_sse()`) from body
-    chunks when nothing is ready; `on_end` runs once the body has ended."""
-
-    __slots__ = ("_chunks", "_on_end")
-
-    def __init__(
-        self, chunks: typing.AsyncGenerator[bytes, None], on_end: typing.Callable[[], None] | None = None
-    ) -> None:
-        self._chunks = chunks
-        self._on_end = on_end
-
-    async def refill(self, decoder: LineDecoder | SseDecoder, items: NativeAsyncIterator[typing.Any]) -> typing.Any:
-        while True:
-            try:
-                chunk = await self._chunks.__anext__()
-            except StopAsyncIteration:
-                decoder.finish()
-                if self._on_end is not None:
-                    self._on_end()
-                return items.take()  # StopAsyncIteration if nothing was left
-            if decoder.push(chunk):
-                return items.take()
-
-    async def aclose(self) -> None:
-        await self._chunks.aclose()
 
 
 class _TextLines:

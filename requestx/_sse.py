@@ -1,6 +1,6 @@
 """Server-sent events: `response.iter_sse()`, `connect_sse(client, "GET", url)`, parsed in Rust.
 
-The parser (`SseDecoder`, src/sse.rs) follows the WHATWG EventSource rules and returns
+The parser (`SseDecoder`, src/text/sse.rs) follows the WHATWG EventSource rules and returns
 `ServerSentEvent` objects (defined in Rust too); this module checks the response is really an event
 stream and offers httpx-sse's `connect_sse`/`aconnect_sse`.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import typing
 
+from ._chunk_source import ChunkSource
 from ._exceptions import TransportError
-from ._models import _ChunkSource
 from ._requestx import ServerSentEvent, SseDecoder, native_aiter
 
 if typing.TYPE_CHECKING:
@@ -44,7 +44,7 @@ def iter_sse(response: Response) -> typing.Iterator[ServerSentEvent]:
 
 
 def aiter_sse(response: Response) -> NativeAsyncIterator[ServerSentEvent]:
-    # A native async iterator (src/aiter.rs): a parsed event costs no coroutine frame. The
+    # A native async iterator (src/text/aiter.rs): a parsed event costs no coroutine frame. The
     # Content-Type is checked when iteration starts, as an async generator would.
     decoder = SseDecoder()
 
@@ -56,7 +56,7 @@ def aiter_sse(response: Response) -> NativeAsyncIterator[ServerSentEvent]:
     def ended() -> None:
         response.extensions["last_event_id"] = decoder.last_event_id
 
-    return native_aiter(decoder, _ChunkSource(checked_chunks(), ended))
+    return native_aiter(decoder, ChunkSource(checked_chunks(), ended))
 
 
 class EventSource:

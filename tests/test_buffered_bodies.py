@@ -1,5 +1,5 @@
 """Whole (non-streamed) bodies: large ones with a Content-Length are written into their `bytes` as they
-arrive (src/presized.rs); every other body is joined once. Checked byte for byte over the network."""
+arrive (src/body/presized.rs); every other body is joined once. Checked byte for byte over the network."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from requestx._requestx import _presized_bodies
 from tests.servers.app import blob
 
 MIB = 1 << 20
-PRESIZED_MIN = 4 * MIB  # src/presized.rs
+PRESIZED_MIN = 4 * MIB  # src/body/presized.rs
 
 
 @pytest.mark.parametrize("size", [PRESIZED_MIN - 1, PRESIZED_MIN, PRESIZED_MIN + 1, 9 * MIB + 3])

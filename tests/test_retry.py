@@ -1,5 +1,5 @@
 """Retries (`retries=` on a client, a request, `map`/`pool`, and `HTTPTransport(retries=)`), decided
-and slept in the engine (src/retry.rs), against real servers.
+and slept in the engine (src/http/retry.rs), against real servers.
 
 The servers count the attempts: `/flaky` fails a key's first calls and records when each arrived,
 the raw server's `/drop` closes connections without answering, and the refusing server below ends

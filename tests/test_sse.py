@@ -48,7 +48,7 @@ def test_sse_async(server, arun) -> None:
 
 @pytest.mark.parametrize("split", [0, 1])
 def test_sse_conformance_async(server, arun, split: int) -> None:
-    # aiter_sse() is a native async iterator (src/aiter.rs): every case, split at every byte too.
+    # aiter_sse() is a native async iterator (src/text/aiter.rs): every case, split at every byte too.
     async def main() -> dict[str, list[E]]:
         seen = {}
         async with requestx.AsyncClient() as c:

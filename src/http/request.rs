@@ -73,7 +73,8 @@ impl<'py> FromPyObject<'_, 'py> for Delivery {
 }
 
 /// A request as it crosses from Python, the one shape every send takes (`ClientCore.send`,
-/// `ClientCore.submit`, `Batch.submit`), built by one Python function (`_engine.outgoing`):
+/// `ClientCore.submit`, `Batch.submit`), built in `requestx/_engine.py` (`outgoing`, and
+/// `request_outgoing` for a `Request`):
 /// `(method, url, headers, body, (connect, read, write, pool), delivery, retry)`, where `body` is
 /// bytes, a `BodySender` (a streamed body) or None, and `retry` a `Retry` or None.
 /// NOTE: a tuple, not an object with attributes: extracting it costs one type check and seven

@@ -14,10 +14,10 @@ RESPONSES: dict[str, bytes] = {
     "/garbage": b"HELLO THERE\r\n\r\n",
     "/truncated": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789",
     "/close": b"",
-    # Announces a body large enough to be read into place (src/presized.rs), then ends early.
+    # Announces a body large enough to be read into place (src/body/presized.rs), then ends early.
     "/truncated-large": b"HTTP/1.1 200 OK\r\nContent-Length: 8388608\r\n\r\n" + b"x" * 100_000,
     # Announces a petabyte, sends 100 bytes: a clean protocol error (the length is above what is
-    # ever allocated up front, src/presized.rs).
+    # ever allocated up front, src/body/presized.rs).
     "/huge-length": b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000000000\r\n\r\n" + b"x" * 100,
     "/badchunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nZZZ\r\nhello\r\n",
     "/headerflood": b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(5000)) + b"\r\n",
