@@ -80,12 +80,14 @@ class _AsyncioWaiter:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         release_submissions()  # a hold an earlier loop of this thread left behind
         self.hub = Hub()
-        self.loop = loop
+        # Weakly: the loop holds this waiter (its fd reader, `_loop_waiters`), so a strong reference
+        # back kept every loop that ever used requestx alive, with the hub's eventfd open.
+        self.loop = weakref.ref(loop, _forget)
         self.pending: dict[int, asyncio.Future[None]] = {}
         self.holding = False
         # asyncio's queue of ready callbacks (uvloop shows none: its loops only hold with
         # requests in flight).
-        self._ready: typing.Any = getattr(loop, "_ready", ())
+        self._ready: typing.Any = getattr(loop, "_ready", None)
         self._drained: threading.Event | None = None
         try:
             loop.add_reader(self.hub.fileno(), self._on_ready)
@@ -102,7 +104,7 @@ class _AsyncioWaiter:
         if not self.holding and (self.pending or self._ready):
             self.holding = True
             hold_submissions()
-            self.loop.call_soon(self._release)
+            typing.cast(asyncio.AbstractEventLoop, self.loop()).call_soon(self._release)
 
     def _release(self) -> None:
         self.holding = False
@@ -119,17 +121,17 @@ class _AsyncioWaiter:
 
     def _notify(self) -> None:
         drained = typing.cast(threading.Event, self._drained)
-        while not self.loop.is_closed():
+        while _is_open(self.loop()):
             if not self.hub.wait(100):
                 continue
             drained.clear()
             try:
-                self.loop.call_soon_threadsafe(self._on_ready)
-            except RuntimeError:  # the loop closed meanwhile
+                typing.cast(asyncio.AbstractEventLoop, self.loop()).call_soon_threadsafe(self._on_ready)
+            except (RuntimeError, AttributeError):  # the loop closed (or went) meanwhile
                 return
             # One wake-up per batch: wait for the loop to drain before watching the fd again.
             while not drained.wait(0.1):
-                if self.loop.is_closed():
+                if not _is_open(self.loop()):
                     return
 
     async def wait(self, op: Op) -> typing.Any:
@@ -137,10 +139,11 @@ class _AsyncioWaiter:
         # only sleep in select() and pay a wake-up; yielding the CPU for up to 150 µs first lets a
         # loopback response land without one. seq_async: ~11,000 -> ~17,500 req/s locally. uvloop does not show
         # its ready queue, so it always takes the plain path.
-        if not op.done and not self.pending and not getattr(self.loop, "_ready", True) and op.spin(150):
+        ready = self._ready
+        if not op.done and not self.pending and ready is not None and not ready and op.spin(150):
             return op.take()
         if not op.done:
-            future = self.loop.create_future()
+            future = typing.cast(asyncio.AbstractEventLoop, self.loop()).create_future()
             self.pending[op.id] = future
             try:
                 await future
@@ -153,6 +156,19 @@ class _AsyncioWaiter:
 
 
 _loop_waiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncioWaiter] = weakref.WeakKeyDictionary()
+
+
+def _is_open(loop: asyncio.AbstractEventLoop | None) -> bool:
+    return loop is not None and not loop.is_closed()
+
+
+def _forget(loop_ref: weakref.ref[asyncio.AbstractEventLoop]) -> None:
+    """A loop is gone: this thread's cached waiter of it goes too, and with it the hub's fd."""
+    cached = getattr(_last, "pair", None)
+    if cached is not None and cached[0] is loop_ref:
+        del _last.pair
+
+
 _lock = threading.Lock()
 _last = threading.local()
 
@@ -166,7 +182,7 @@ def _asyncio_waiter(loop: asyncio.AbstractEventLoop) -> _AsyncioWaiter:
         waiter = _loop_waiters.get(loop)
         if waiter is None:
             waiter = _loop_waiters[loop] = _AsyncioWaiter(loop)
-    _last.pair = (weakref.ref(loop), waiter)
+    _last.pair = (waiter.loop, waiter)
     return waiter
 
 
