@@ -286,27 +286,40 @@ def test_held_submissions_all_go_out(server, arun) -> None:
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts open fds through /proc")
-@pytest.mark.parametrize("runner", ["asyncio", "uvloop"])
+@pytest.mark.parametrize("runner", ["asyncio", "uvloop", "trio"])
 def test_a_loop_that_ends_leaves_no_hub_or_loop_behind(server, runner) -> None:
     # A job runner or pytest-asyncio runs a fresh loop per job: each used to keep its loop and the
     # hub's eventfd for good (the waiter, a weak dict's value, held its own loop).
     import gc
 
-    run = asyncio.run if runner == "asyncio" else pytest.importorskip("uvloop").run
+    if runner == "trio":
+        trio = pytest.importorskip("trio")
+
+        def run(fn):
+            return trio.run(fn)
+    else:
+        loop_run = asyncio.run if runner == "asyncio" else pytest.importorskip("uvloop").run
+
+        def run(fn):
+            return loop_run(fn())
+
     client = requestx.AsyncClient()
 
     async def job() -> int:
         return (await client.get(server.url + "/echo")).status_code
 
+    async def close() -> None:
+        await client.aclose()
+
     def live_loops() -> int:
         gc.collect()
         return sum(isinstance(o, asyncio.AbstractEventLoop) for o in gc.get_objects())
 
-    assert run(job()) == 200  # the first run's one-off costs (the engine, the client's pool)
+    assert run(job) == 200  # the first run's one-off costs (the engine, the client's pool)
     loops = live_loops()
     fds = len(os.listdir("/proc/self/fd"))
     for _ in range(50):
-        assert run(job()) == 200
+        assert run(job) == 200
     assert live_loops() - loops <= 1
     assert len(os.listdir("/proc/self/fd")) - fds <= 2
-    run(client.aclose())
+    run(close)
