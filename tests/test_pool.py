@@ -220,6 +220,9 @@ def test_breaking_out_of_map_cancels_what_runs(server: Server) -> None:
     with requestx.Client() as client:
         for result in client.map(urls, concurrency=3, ordered=False):
             assert isinstance(result, requestx.Response)
+            # Both hanging requests are at the server before the loop is left (else one may be
+            # cancelled before it was sent, and the server never sees it go).
+            assert _started(server, "map-break-1") and _started(server, "map-break-2")
             break
     assert _disconnected(server, "map-break-1")
     assert _disconnected(server, "map-break-2")
@@ -230,6 +233,7 @@ def test_an_exception_in_the_consumer_cancels_what_runs(server: Server) -> None:
     with requestx.Client() as client, pytest.raises(ZeroDivisionError):
         with contextlib.closing(client.map(urls, concurrency=2)) as results:  # type: ignore[type-var]
             for _ in results:
+                assert _started(server, "map-raise")
                 1 / 0  # noqa: B018
     assert _disconnected(server, "map-raise")
 
