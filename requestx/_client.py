@@ -423,9 +423,9 @@ class _BaseClient:
             self._cookies.extract_cookies(response)
         return response
 
-    def _redirect_flow(self, response: Response, is_async: bool) -> Flow:
-        """The flow that goes on from a plain request's redirect."""
-        return request_flow(self, response.request, None, self.follow_redirects, is_async, sent=response)
+    def _redirect_flow(self, response: Response, is_async: bool, follow: bool) -> Flow:
+        """The flow that goes on from a plain request's redirect (the fused paths', the pool's)."""
+        return request_flow(self, response.request, None, follow, is_async, sent=response)
 
     def _flow(
         self,
@@ -465,7 +465,9 @@ class Client(_BaseClient):
             raise
         response = self._plain_response(raw, parts, started)
         if response.status_code in REDIRECT_CODES:
-            final: Response = drive(self._redirect_flow(response, False), self, self._engine_send, False)
+            final: Response = drive(
+                self._redirect_flow(response, False, self.follow_redirects), self, self._engine_send, False
+            )
             return final
         return response
 
@@ -632,7 +634,9 @@ class AsyncClient(_BaseClient):
         response = self._plain_response(raw, parts, started)
         if response.status_code not in REDIRECT_CODES:
             return response
-        final: Response = await adrive(self._redirect_flow(response, True), self, self._engine_send, False)
+        final: Response = await adrive(
+            self._redirect_flow(response, True, self.follow_redirects), self, self._engine_send, False
+        )
         return final
 
     async def _engine_send(self, request: Request, stream: bool) -> Response:

@@ -16,12 +16,12 @@ from ._requestx import BodySender, ClientCore, Retry
 
 __all__ = [
     "STREAM_OR_RAW",
+    "Outgoing",
     "VerifyTypes",
     "make_core",
-    "request_timeouts",
-    "Outgoing",
     "outgoing",
     "request_outgoing",
+    "request_timeouts",
     "send_async",
     "send_sync",
 ]
@@ -142,8 +142,8 @@ def outgoing(
     headers: list[tuple[bytes, bytes]],
     body: typing.Any,
     timeouts: Timeouts,
-    delivery: int = False,
-    retry: Retry | None = None,
+    delivery: int,
+    retry: Retry | None,
 ) -> Outgoing:
     """A request in the one shape it crosses into the engine (`src/http/request.rs: Outgoing`):
     `body` is bytes, None, or an iterable of chunks (`send_sync`) / async iterable (`send_async`)

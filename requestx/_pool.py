@@ -164,16 +164,17 @@ class Run:
             if isinstance(raw, BaseException):
                 self._fail(flight, typing.cast(Exception, raw))
                 continue
-            response = Response._from_engine(raw, flight.request, client.default_encoding, flight.started)
-            if flight.flow is None:
-                if raw[2].get("set-cookie") is not None:
-                    client._cookies.extract_cookies(response)
-                if response.status_code not in REDIRECT_CODES:
-                    self._settle(flight, response)  # the common case needs no step
-                    continue
-                flight.flow = request_flow(client, response.request, None, self.follow, self.is_async, sent=response)
-                response = None  # type: ignore[assignment]  # the flow starts from what was sent
-            steps.append((flight, response))
+            if flight.flow is not None:  # the flow stores the cookies and runs the hooks
+                steps.append(
+                    (flight, Response._from_engine(raw, flight.request, client.default_encoding, flight.started))
+                )
+                continue
+            response = client._plain_response(raw, typing.cast(RequestParts, flight.request), flight.started)
+            if response.status_code not in REDIRECT_CODES:
+                self._settle(flight, response)  # the common case needs no step
+                continue
+            flight.flow = client._redirect_flow(response, self.is_async, self.follow)
+            steps.append((flight, None))  # the flow starts from the response it was given
         return steps
 
     def advance(self, flight: _Flight, response: Response | None = None) -> None:
