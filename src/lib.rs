@@ -30,6 +30,7 @@ fn _requestx(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<http::batch::Batch>()?;
     m.add_class::<http::retry::Retry>()?;
     m.add_function(wrap_pyfunction!(text::json::json_loads, m)?)?;
+    m.add_function(wrap_pyfunction!(text::idna::idna_to_ascii, m)?)?;
     m.add_function(wrap_pyfunction!(text::native_aiter, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::runtime::_after_fork_child, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::runtime::hold_submissions, m)?)?;

@@ -1,7 +1,8 @@
 //! Text out of a body: lines ([`lines`]), server-sent events ([`sse`]), the native async
-//! iterator over either ([`aiter`]), and JSON ([`json`]).
+//! iterator over either ([`aiter`]), JSON ([`json`]), and IDNA host names for `URL` ([`idna`]).
 
 pub(crate) mod aiter;
+pub(crate) mod idna;
 pub(crate) mod json;
 pub(crate) mod lines;
 pub(crate) mod sse;
