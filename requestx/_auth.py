@@ -1,4 +1,4 @@
-"""Authentication: `Auth` (httpx's generator flow), `BasicAuth`, `FunctionAuth`."""
+"""Authentication: `Auth` (httpx's generator flow), `BasicAuth`, `DigestAuth`, `NetRCAuth`, `FunctionAuth`."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import base64
 import hashlib
 import os
 import re
-import time
 import typing
+from urllib.request import parse_http_list
 
 from ._exceptions import ProtocolError
 from ._models import Request, Response
@@ -108,84 +108,123 @@ _DIGEST_HASHES: dict[str, typing.Callable[[bytes], typing.Any]] = {
 }
 
 
-class DigestAuth(Auth):
-    """HTTP Digest authentication (RFC 7616): MD5, SHA-256, SHA-512 (and -sess), qop=auth.
+class _DigestChallenge(typing.NamedTuple):
+    """The parts of a `WWW-Authenticate: Digest ...` challenge an answer uses."""
 
-    Sends the request, and on a 401 carrying a Digest challenge answers it once; the challenge is
-    kept, so later requests through the same auth object answer it up front.
+    realm: bytes
+    nonce: bytes
+    algorithm: str
+    opaque: bytes | None
+    qop: bytes | None
+
+
+class DigestAuth(Auth):
+    """HTTP Digest authentication (RFC 7616, RFC 2069 without qop) as httpx's: MD5, SHA, SHA-256,
+    SHA-512 and their -sess variants, qop=auth (a challenge offering only auth-int is a
+    NotImplementedError, any other qop a ProtocolError).
+
+    Sends the request as is; on a 401 carrying a Digest challenge it answers once, carrying the
+    cookies that 401 set. The challenge is kept, so later requests through the same object answer
+    it up front (nc counting up) until a new 401 replaces it.
     """
+
+    _ALGORITHM_TO_HASH_FUNCTION = _DIGEST_HASHES
 
     def __init__(self, username: str | bytes, password: str | bytes) -> None:
         self._username = username.encode("utf-8") if isinstance(username, str) else username
         self._password = password.encode("utf-8") if isinstance(password, str) else password
-        self._challenge: dict[str, str] | None = None
+        self._last_challenge: _DigestChallenge | None = None
         self._nonce_count = 1
 
     def auth_flow(self, request: Request) -> typing.Generator[Request, Response, None]:
-        if self._challenge is not None:
-            request.headers["Authorization"] = self._header(request, self._challenge)
+        if self._last_challenge is not None:
+            request.headers["Authorization"] = self._build_auth_header(request, self._last_challenge)
         response = yield request
         if response.status_code != 401 or "www-authenticate" not in response.headers:
             return
-        for value in response.headers.get_list("www-authenticate"):
-            scheme, _, params = value.partition(" ")
-            if scheme.lower() == "digest":
-                self._challenge = _parse_challenge(params)
-                self._nonce_count = 1
-                request.headers["Authorization"] = self._header(request, self._challenge)
-                yield request
-                return
+        digest = [v for v in response.headers.get_list("www-authenticate") if v[:7].lower() == "digest "]
+        if not digest:
+            return  # another scheme's challenge: the 401 is the answer
+        self._last_challenge = self._parse_challenge(request, response, digest[0])
+        self._nonce_count = 1
+        request.headers["Authorization"] = self._build_auth_header(request, self._last_challenge)
+        cookies = response.cookies
+        if cookies:
+            cookies.set_cookie_header(request)  # the 401's cookies go with the answer (a session, say)
+        yield request
 
-    def _header(self, request: Request, challenge: dict[str, str]) -> str:
-        algorithm = challenge.get("algorithm", "MD5").upper()
-        if algorithm not in _DIGEST_HASHES or "nonce" not in challenge or "realm" not in challenge:
-            raise ProtocolError(f"Unsupported or malformed Digest challenge (algorithm {algorithm})", request=request)
-        hash_fn = _DIGEST_HASHES[algorithm]
+    def _parse_challenge(self, request: Request, response: Response, auth_header: str) -> _DigestChallenge:
+        """`Digest realm="x", nonce="y", qop="auth,auth-int", ...` (names case-insensitive, values
+        quoted or bare); a challenge without realm or nonce is a ProtocolError."""
+        fields: dict[str, str] = {}
+        for item in parse_http_list(auth_header[7:]):
+            name, eq, value = item.partition("=")
+            if not eq:
+                continue
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = re.sub(r"\\(.)", r"\1", value[1:-1])
+            fields[name.strip().lower()] = value
+        if "realm" not in fields or "nonce" not in fields:
+            raise ProtocolError("Malformed Digest WWW-Authenticate header", request=request)
+        opaque, qop = fields.get("opaque"), fields.get("qop")
+        return _DigestChallenge(
+            realm=fields["realm"].encode(),
+            nonce=fields["nonce"].encode(),
+            algorithm=fields.get("algorithm", "MD5"),
+            opaque=None if opaque is None else opaque.encode(),
+            qop=None if qop is None else qop.encode(),
+        )
 
-        def digest(data: bytes) -> bytes:
-            return str(hash_fn(data).hexdigest()).encode()
+    def _build_auth_header(self, request: Request, challenge: _DigestChallenge) -> str:
+        hash_fn = self._ALGORITHM_TO_HASH_FUNCTION.get(challenge.algorithm.upper())
+        if hash_fn is None:
+            raise ProtocolError(f"Unsupported Digest algorithm {challenge.algorithm!r}", request=request)
 
-        nonce = challenge["nonce"].encode()
-        realm = challenge["realm"].encode()
+        def h(*parts: bytes) -> bytes:
+            return str(hash_fn(b":".join(parts)).hexdigest()).encode()
+
+        qop = self._resolve_qop(challenge.qop, request)
         path = request.url.raw_path
-        cnonce = hashlib.sha1(os.urandom(8) + str(time.time()).encode()).hexdigest()[:16].encode()
         nc = b"%08x" % self._nonce_count
+        cnonce = self._get_client_nonce(self._nonce_count, challenge.nonce)
         self._nonce_count += 1
-        a1 = digest(b":".join((self._username, realm, self._password)))
-        if algorithm.endswith("-SESS"):
-            a1 = digest(b":".join((a1, nonce, cnonce)))
-        a2 = digest(request.method.encode() + b":" + path)
-        qops = [q.strip() for q in challenge.get("qop", "").split(",") if q.strip()]
-        if not qops:
-            response = digest(b":".join((a1, nonce, a2)))
-            qop = None
-        elif "auth" in qops:
-            qop = b"auth"
-            response = digest(b":".join((a1, nonce, nc, cnonce, qop, a2)))
+        ha1 = h(self._username, challenge.realm, self._password)
+        if challenge.algorithm.upper().endswith("-SESS"):
+            ha1 = h(ha1, challenge.nonce, cnonce)
+        ha2 = h(request.method.encode(), path)
+        if qop is None:  # RFC 2069
+            response = h(ha1, challenge.nonce, ha2)
         else:
-            raise ProtocolError('Digest auth with qop other than "auth" is not supported', request=request)
-        fields = {
-            "username": self._username.decode(),
-            "realm": realm.decode(),
-            "nonce": nonce.decode(),
-            "uri": path.decode(),
-            "response": response.decode(),
-            "algorithm": challenge.get("algorithm", "MD5"),
-        }
-        if "opaque" in challenge:
-            fields["opaque"] = challenge["opaque"]
-        header = ", ".join(f'{k}="{v}"' for k, v in fields.items())
+            response = h(ha1, challenge.nonce, nc, cnonce, qop, ha2)
+        parts = [
+            f'username="{self._username.decode()}"',
+            f'realm="{challenge.realm.decode()}"',
+            f'nonce="{challenge.nonce.decode()}"',
+            f'uri="{path.decode()}"',
+            f'response="{response.decode()}"',
+            f"algorithm={challenge.algorithm}",
+        ]
+        if challenge.opaque:
+            parts.append(f'opaque="{challenge.opaque.decode()}"')
         if qop is not None:
-            header += f', qop=auth, nc={nc.decode()}, cnonce="{cnonce.decode()}"'
-        return "Digest " + header
+            parts += ["qop=auth", f"nc={nc.decode()}", f'cnonce="{cnonce.decode()}"']
+        return "Digest " + ", ".join(parts)
 
+    def _get_client_nonce(self, nonce_count: int, nonce: bytes) -> bytes:
+        """A fresh client nonce (cnonce): 16 hex digits, unpredictable."""
+        return os.urandom(8).hex().encode()
 
-_CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^,\s]*))')
-
-
-def _parse_challenge(params: str) -> dict[str, str]:
-    """`realm="x", nonce="y", qop="auth"` → {"realm": "x", ...} (quoted or bare values)."""
-    return {m[0].lower(): m[1] or m[2] for m in _CHALLENGE_PARAM.findall(params)}
+    def _resolve_qop(self, qop: bytes | None, request: Request) -> bytes | None:
+        """The qop to answer with: None (RFC 2069) if the challenge has none, else `auth`."""
+        if qop is None:
+            return None
+        offered = [q.strip() for q in qop.split(b",")]
+        if b"auth" in offered:
+            return b"auth"
+        if offered == [b"auth-int"]:
+            raise NotImplementedError("Digest auth-int support is not yet implemented")
+        raise ProtocolError(f'Unexpected qop value "{qop!r}" in digest auth', request=request)
 
 
 AuthTypes = typing.Union[

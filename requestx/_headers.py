@@ -29,13 +29,18 @@ HeaderTypes = typing.Union[
 ]
 
 
-def _encode(value: str | bytes, what: str) -> bytes:
+def _encode(value: str | bytes, what: str, encoding: str) -> bytes:
+    """A name or value as bytes: bytes as given, str encoded with `encoding` (as httpx: ascii
+    unless the Headers were given one, so a non-ASCII str is a UnicodeEncodeError there)."""
     if isinstance(value, bytes):
         return value
     if isinstance(value, str):
-        # Non-ASCII str values are sent as UTF-8 (never dropped); the engine rejects CR, LF and NUL.
-        return value.encode("utf-8")
+        return value.encode(encoding)
     raise TypeError(f"Header {what} must be str or bytes, not {type(value)}")
+
+
+#: Names whose values `repr` shows as `[secure]`, as httpx does.
+_SENSITIVE = frozenset(("authorization", "proxy-authorization"))
 
 
 class Headers(typing.MutableMapping[str, str]):
@@ -56,14 +61,14 @@ class Headers(typing.MutableMapping[str, str]):
         if isinstance(headers, Headers):
             self._list = list(headers._list)
             return
+        codec = encoding or "ascii"
         if not isinstance(headers, (dict, list, tuple)):
             raw = getattr(headers, "raw", None)  # httpx's or httpx2's Headers: every value, in order
             if isinstance(raw, list):
-                self._list = [(_encode(k, "name"), _encode(v, "value")) for k, v in raw]
+                self._list = [(_encode(k, "name", codec), _encode(v, "value", codec)) for k, v in raw]
                 return
         items = headers.items() if isinstance(headers, typing.Mapping) else headers
-        for k, v in items:
-            self._list.append((_encode(k, "name"), _encode(v, "value")))
+        self._list = [(_encode(k, "name", codec), _encode(v, "value", codec)) for k, v in items]
 
     @classmethod
     def _from_raw(cls, raw: list[tuple[bytes, bytes]]) -> Headers:
@@ -126,7 +131,7 @@ class Headers(typing.MutableMapping[str, str]):
             return values
         return [item.strip() for value in values for item in value.split(",")]
 
-    def update(self, headers: typing.Any = None, **kwargs: typing.Any) -> None:  # type: ignore[override]
+    def update(self, headers: typing.Any = None) -> None:  # type: ignore[override]
         other = Headers(headers)
         replaced = {k.lower() for k, _ in other._list}
         self._list = [(k, v) for k, v in self._list if k.lower() not in replaced] + other._list
@@ -142,8 +147,10 @@ class Headers(typing.MutableMapping[str, str]):
         return ", ".join(v.decode(self.encoding) for v in values)
 
     def __setitem__(self, key: str, value: str) -> None:
-        raw_key = _encode(key, "name")
-        raw_value = _encode(value, "value")
+        # As httpx: a str is encoded with the encoding given or found so far, else UTF-8.
+        codec = self._encoding or "utf-8"
+        raw_key = _encode(key, "name", codec)
+        raw_value = _encode(value, "value", codec)
         lk = raw_key.lower()
         items: list[tuple[bytes, bytes]] = []
         placed = False
@@ -186,8 +193,10 @@ class Headers(typing.MutableMapping[str, str]):
         return mine == theirs
 
     def __repr__(self) -> str:
-        items = self.multi_items()
+        """As httpx's: credentials shown as `[secure]`, the encoding named unless it is ascii."""
+        encoding = self.encoding
+        items = [(k, "[secure]" if k in _SENSITIVE else v) for k, v in self.multi_items()]
         as_dict = dict(items)
-        if len(as_dict) == len(items):
-            return f"Headers({as_dict!r})"
-        return f"Headers({items!r})"
+        shown: object = as_dict if len(as_dict) == len(items) else items
+        suffix = "" if encoding == "ascii" else f", encoding={encoding!r}"
+        return f"{type(self).__name__}({shown!r}{suffix})"
