@@ -18,7 +18,8 @@ CASES = {
     "id_persists": [E("message", "a", "1"), E("message", "b", "1"), E("message", "c", "")],
     "id_nul": [E("message", "a", "7"), E("message", "b", "7")],
     "retry": [E("message", "a", "", 1500), E("message", "b")],
-    "no_data": [E("message", "real", "9")],
+    # Blocks with an event, id or retry field but no data are events too (httpx2, httpx-sse).
+    "no_data": [E("ping", ""), E("message", "", "9"), E("message", "real", "9")],
     "unknown_field": [E("message", "kept")],
     "trailing": [E("message", "complete")],
     "utf8": [E("message", "héllo ✓")],
