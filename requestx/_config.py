@@ -1,8 +1,14 @@
-"""Client settings shaped as httpx's: `Timeout`, `Limits`, the `USE_CLIENT_DEFAULT` sentinel."""
+"""Client settings shaped as httpx's: `Timeout`, `Limits`, `Proxy`, the `USE_CLIENT_DEFAULT` sentinel."""
 
 from __future__ import annotations
 
 import typing
+
+from ._headers import Headers, HeaderTypes
+from ._urls import URL
+
+if typing.TYPE_CHECKING:
+    import ssl
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -10,6 +16,7 @@ __all__ = [
     "DEFAULT_TIMEOUT_CONFIG",
     "USE_CLIENT_DEFAULT",
     "Limits",
+    "Proxy",
     "Timeout",
     "UseClientDefault",
 ]
@@ -155,6 +162,53 @@ class Limits:
             f"max_keepalive_connections={self.max_keepalive_connections}, "
             f"keepalive_expiry={self.keepalive_expiry})"
         )
+
+
+#: The proxy protocols httpx accepts (socks5h: the proxy resolves host names, not us).
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
+class Proxy:
+    """A proxy server: its URL, and how to authenticate to it.
+
+    Proxy("http://proxy.local:8080"), Proxy("http://user:pass@proxy.local"),
+    Proxy("https://proxy.local", headers={"Proxy-Foo": "bar"}). Credentials in the URL are moved to
+    `auth`, so the URL can be printed or logged without leaking them (as httpx does).
+    """
+
+    def __init__(
+        self,
+        url: URL | str,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        auth: tuple[str, str] | None = None,
+        headers: HeaderTypes | None = None,
+    ) -> None:
+        url = URL(url)
+        if url.scheme not in PROXY_SCHEMES:
+            raise ValueError(f"Unknown scheme for proxy URL {url!r}")
+        if url.username or url.password:
+            # Credentials in the URL win over `auth=`, as in httpx.
+            auth = (url.username, url.password)
+            url = url.copy_with(username=None, password=None)
+        self.url = url
+        self.auth = auth
+        self.headers = Headers(headers)
+        #: For an https:// proxy: how to verify the proxy itself (not the origin behind it).
+        self.ssl_context = ssl_context
+
+    @property
+    def raw_auth(self) -> tuple[bytes, bytes] | None:
+        """`auth` as the bytes that go into a Proxy-Authorization header."""
+        if self.auth is None:
+            return None
+        return (self.auth[0].encode("utf-8"), self.auth[1].encode("utf-8"))
+
+    def __repr__(self) -> str:
+        # The password never appears, not even in a traceback or a log line.
+        auth = f", auth={(self.auth[0], '********')!r}" if self.auth else ""
+        headers = f", headers={dict(self.headers)!r}" if self.headers else ""
+        return f"Proxy({str(self.url)!r}{auth}{headers})"
 
 
 DEFAULT_TIMEOUT_CONFIG = Timeout(timeout=5.0)
