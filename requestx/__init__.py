@@ -18,10 +18,11 @@ except ModuleNotFoundError as _exc:  # pragma: no cover - exercised in a subproc
         "package is imported then)."
     ) from None
 
-from ._api import delete, get, head, options, patch, post, put, request, stream
+from ._alias import alias_httpx
+from ._api import delete, get, head, options, patch, post, put, query, request, stream
 from ._auth import Auth, BasicAuth, DigestAuth, FunctionAuth, NetRCAuth
 from ._client import AsyncClient, Client, __version__
-from ._config import USE_CLIENT_DEFAULT, Limits, Timeout
+from ._config import USE_CLIENT_DEFAULT, Limits, Proxy, Timeout
 from ._cookies import Cookies
 from ._exceptions import (
     CloseError,
@@ -56,11 +57,13 @@ from ._exceptions import (
 )
 from ._headers import Headers
 from ._httpx_transport import AsyncHttpxTransport, HttpxTransport
-from ._models import AsyncByteStream, ByteStream, Request, Response, SyncByteStream
+from ._models import Request, Response
 from ._pool import Pool
 from ._requestx import Retry, _after_fork_child, _before_exit
 from ._sse import EventSource, ServerSentEvent, SSEError, aconnect_sse, connect_sse
+from ._ssl import create_ssl_context
 from ._status_codes import codes
+from ._streams import AsyncByteStream, ByteStream, SyncByteStream
 from ._transports import (
     ASGITransport,
     AsyncBaseTransport,
@@ -70,12 +73,17 @@ from ._transports import (
     MockTransport,
     WSGITransport,
 )
-from ._urls import URL, QueryParams
+from ._urls import URL, Origin, QueryParams
 
 __title__ = "requestx"
 __description__ = "An httpx-compatible HTTP client whose I/O, pooling and decoding run in Rust."
 
 __all__ = [
+    "__description__",
+    "__title__",
+    "__version__",
+    "aconnect_sse",
+    "alias_httpx",
     "ASGITransport",
     "AsyncBaseTransport",
     "AsyncByteStream",
@@ -88,18 +96,24 @@ __all__ = [
     "ByteStream",
     "Client",
     "CloseError",
+    "codes",
+    "connect_sse",
     "ConnectError",
     "ConnectTimeout",
     "CookieConflict",
     "Cookies",
+    "create_ssl_context",
     "DecodingError",
+    "delete",
     "DigestAuth",
     "EventSource",
     "FunctionAuth",
+    "get",
+    "head",
+    "Headers",
     "HTTPError",
     "HTTPStatusError",
     "HTTPTransport",
-    "Headers",
     "HttpxTransport",
     "InvalidURL",
     "Limits",
@@ -108,22 +122,31 @@ __all__ = [
     "NetRCAuth",
     "NetworkError",
     "OperationCancelled",
+    "options",
+    "Origin",
+    "patch",
     "Pool",
     "PoolTimeout",
+    "post",
     "ProtocolError",
+    "Proxy",
     "ProxyError",
+    "put",
+    "query",
     "QueryParams",
     "ReadError",
     "ReadTimeout",
     "RemoteProtocolError",
+    "request",
     "Request",
     "RequestError",
     "RequestNotRead",
     "Response",
     "ResponseNotRead",
     "Retry",
-    "SSEError",
     "ServerSentEvent",
+    "SSEError",
+    "stream",
     "StreamClosed",
     "StreamConsumed",
     "StreamError",
@@ -132,27 +155,12 @@ __all__ = [
     "TimeoutException",
     "TooManyRedirects",
     "TransportError",
+    "UnsupportedProtocol",
     "URL",
     "USE_CLIENT_DEFAULT",
-    "UnsupportedProtocol",
-    "WSGITransport",
     "WriteError",
     "WriteTimeout",
-    "__description__",
-    "__title__",
-    "__version__",
-    "aconnect_sse",
-    "codes",
-    "connect_sse",
-    "delete",
-    "get",
-    "head",
-    "options",
-    "patch",
-    "post",
-    "put",
-    "request",
-    "stream",
+    "WSGITransport",
 ]
 
 # A tokio runtime does not survive fork(): the child starts a new engine generation, and every

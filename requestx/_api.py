@@ -9,7 +9,7 @@ from ._config import DEFAULT_TIMEOUT_CONFIG
 from ._models import Response
 from ._urls import URL
 
-__all__ = ["delete", "get", "head", "options", "patch", "post", "put", "request", "stream"]
+__all__ = ["delete", "get", "head", "options", "patch", "post", "put", "query", "request", "stream"]
 
 _CLIENT_KWARGS = ("auth", "proxy", "timeout", "verify", "cert", "trust_env", "http1", "http2", "retries")
 
@@ -72,3 +72,8 @@ def patch(url: URL | str, **kwargs: typing.Any) -> Response:
 
 def delete(url: URL | str, **kwargs: typing.Any) -> Response:
     return request("DELETE", url, **kwargs)
+
+
+def query(url: URL | str, **kwargs: typing.Any) -> Response:
+    """A QUERY request (a safe, idempotent request with a body), as httpx2 has it."""
+    return request("QUERY", url, **kwargs)

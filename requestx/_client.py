@@ -10,15 +10,17 @@ from __future__ import annotations
 import contextlib
 import time
 import typing
+import warnings
 
-from . import _bridge
-from ._auth import Auth, AuthTypes, build_auth
+from . import _bridge, _sse
+from ._auth import Auth, AuthTypes, BasicAuth, build_auth
 from ._config import (
     DEFAULT_LIMITS,
     DEFAULT_MAX_REDIRECTS,
     DEFAULT_TIMEOUT_CONFIG,
     USE_CLIENT_DEFAULT,
     Limits,
+    Proxy,
     Timeout,
     TimeoutTypes,
     UseClientDefault,
@@ -38,11 +40,14 @@ from ._engine import (
 from ._exceptions import RequestError
 from ._flow import Flow, adrive, attach_request, drive, request_flow
 from ._headers import Headers, HeaderTypes
-from ._models import Request, RequestParts, Response, adopt_request, set_length_headers
+from ._models import NO_BODY, Request, RequestParts, Response, adopt_request, prepare_headers
+from ._multipart import boundary_of
 from ._pool import MapItem, Pool, Result, Run
+from ._proxies import as_proxy, build_mounts, engine_proxy_url, transport_for_url
+from ._redirects import redirect_headers
 from ._requestx import Retry
 from ._status_codes import REDIRECT_CODES
-from ._transports import routed
+from ._transports import AsyncHTTPTransport, HTTPTransport, routed
 from ._urls import URL, QueryParams, QueryParamTypes
 
 __all__ = ["AsyncClient", "Client"]
@@ -53,41 +58,10 @@ USER_AGENT = f"python-requestx/{__version__}"
 EventHook = typing.Callable[..., typing.Any]
 
 
-class _Pattern:
-    """A `mounts` key: "all://", "https://", "http://example.com", "all://*.example.com:8080"."""
-
-    def __init__(self, pattern: str) -> None:
-        scheme, sep, rest = pattern.partition("://")
-        if not sep:
-            raise ValueError(f"Proxy keys should use proper URL forms rather than plain scheme strings. {pattern!r}")
-        host, _, port = rest.partition(":")
-        self.scheme = "" if scheme == "all" else scheme.lower()
-        self.host = "" if host in ("", "*") else host.lower()
-        self.port = int(port) if port else None
-        # Most specific first: a port, then a longer host, then a scheme.
-        self.priority = (self.port is not None, len(self.host), bool(self.scheme))
-
-    def matches(self, url: URL) -> bool:
-        if self.scheme and url.scheme != self.scheme:
-            return False
-        if self.host:
-            host = url.host.lower()
-            if self.host.startswith("*."):
-                if not host.endswith(self.host[1:]):
-                    return False
-            elif host != self.host:
-                return False
-        return self.port is None or url.port == self.port
-
-
-def _routes(transport: typing.Any, mounts: typing.Mapping[str, typing.Any] | None) -> list[tuple[_Pattern, typing.Any]]:
-    """(pattern, transport) pairs, most specific first; a None transport means the engine. httpx's
-    and httpx2's transports are wrapped to be handed their own library's requests (`routed`)."""
-    routes = [(_Pattern(key), routed(value)) for key, value in (mounts or {}).items()]
-    routes.sort(key=lambda route: route[0].priority, reverse=True)
-    if transport is not None:
-        routes.append((_Pattern("all://"), routed(transport)))
-    return routes
+def _url_auth(url: URL) -> Auth | None:
+    """Basic auth for credentials in the URL (`http://user:pass@host/`), as httpx applies them."""
+    username, password = url.username, url.password
+    return BasicAuth(username, password) if username or password else None
 
 
 def _target(url: URL | str) -> str:
@@ -149,8 +123,8 @@ class _BaseClient:
         self.trust_env = trust_env
         self._limits = limits
         self._closed = False
+        self._opened = False
         self._plain = False
-        self._routes = _routes(transport, mounts)
         #: What the engine was built with, for `requestx.testing` (the same settings on httpx's transport).
         self._transport_options = {
             "verify": verify,
@@ -161,7 +135,14 @@ class _BaseClient:
             "limits": limits,
             "proxy": proxy,
         }
-        self._core = make_core(**self._transport_options, connect_timeout=self._timeout.connect)
+        # An explicit proxy goes to the engine (the fast path stays); the environment's proxies
+        # and NO_PROXY are decided here as httpx decides them (`_proxies`), never by the engine.
+        self._core = make_core(
+            **{**self._transport_options, "proxy": None if proxy is None else engine_proxy_url(as_proxy(proxy))},
+            connect_timeout=self._timeout.connect,
+            proxy_env=False,
+        )
+        self._set_routes(transport, mounts, proxy, trust_env)
         self._refresh_plain()
 
     def _refresh_plain(self) -> None:
@@ -305,22 +286,21 @@ class _BaseClient:
 
         merged_url = self._merge_url(url)
         if params is not None or self._params:
-            merged_url = merged_url.copy_merge_params(self._params.merge(params))
+            # httpx 0.28 and httpx2: the merged params replace the URL's own query.
+            merged_url = merged_url.copy_with(params=self._params.merge(params))
         merged_headers = Headers._from_raw(self._headers._list)
         if headers is not None:
             merged_headers.update(headers)
-        body, content_type = encode_request(content, data, json, files)
-        if body is not None:
-            if content_type is not None and "content-type" not in merged_headers:
-                merged_headers._list = [*merged_headers._list, (b"Content-Type", content_type.encode("ascii"))]
-            set_length_headers(merged_headers, body)
+        method = method.upper() if isinstance(method, str) else method.decode("ascii").upper()
+        boundary = boundary_of(merged_headers.get("content-type")) if files else None
+        body_headers, stream = encode_request(content, data, files, json, boundary)
+        prepare_headers(method, merged_headers, body_headers)
         if isinstance(timeout, UseClientDefault):
             timeout_dict = self._timeout_dict
         else:
             timeout_dict = (timeout if isinstance(timeout, Timeout) else Timeout(timeout)).as_dict()
         ext = {"timeout": timeout_dict} if extensions is None else {"timeout": timeout_dict, **extensions}
-        method = method.upper() if isinstance(method, str) else method.decode("ascii").upper()
-        request = Request._build(method, merged_url, merged_headers, body, ext)
+        request = Request._build(method, merged_url, merged_headers, stream, ext)
         if cookies is not None:
             # Per-request cookies join the client's for this request only.
             merged_cookies = Cookies(self._cookies)
@@ -341,17 +321,66 @@ class _BaseClient:
         timeouts = request_timeouts(request, self._timeout, self._timeout_dict)
         return request_outgoing(request, timeouts, stream, request.extensions.get("retries", retry))
 
+    def _redirect_headers(self, request: Request, url: URL, method: str) -> Headers:
+        """The headers of the request that follows a redirect (httpx's name for it)."""
+        return redirect_headers(request, url, method)
+
+    def _set_routes(
+        self, transport: typing.Any, mounts: typing.Mapping[str, typing.Any] | None, proxy: typing.Any, trust_env: bool
+    ) -> None:
+        """The mounts (most specific first) and the default transport (None: the engine), as httpx
+        builds them: a proxy of the environment per pattern unless `proxy=` or `transport=` is
+        given, then the user's `mounts`. httpx's and httpx2's transports are wrapped (`routed`)."""
+        options = self._transport_options
+
+        def proxy_transport(chosen: Proxy) -> typing.Any:
+            kind = AsyncHTTPTransport if isinstance(self, AsyncClient) else HTTPTransport
+            return kind(**{**options, "proxy": engine_proxy_url(chosen)})
+
+        user_mounts = None if mounts is None else {k: None if v is None else routed(v) for k, v in mounts.items()}
+        self._mounts = build_mounts(
+            None,
+            user_mounts,
+            trust_env=trust_env and proxy is None,
+            proxy_transport=proxy_transport,
+            transport=transport,
+        )
+        self._default_transport = routed(transport)
+        self._routes = bool(self._mounts) or transport is not None
+
     def _transport_for(self, url: URL) -> typing.Any:
         """The transport that serves `url`: a mounted or given one, or None for the engine."""
         if not self._routes:
             return None
-        for pattern, transport in self._routes:
-            if pattern.matches(url):
-                return transport
-        return None
+        return transport_for_url(self._mounts, url, self._default_transport)
+
+    def _transport_for_url(self, url: URL) -> typing.Any:
+        """httpx's name: the transport object for `url`; the engine's is an `HTTPTransport`
+        (`AsyncHTTPTransport`) over the client's own pool."""
+        transport = self._transport_for(URL(url))
+        if transport is None:
+            kind = AsyncHTTPTransport if isinstance(self, AsyncClient) else HTTPTransport
+            transport = kind._over(self._core, self._retry)
+        return transport
 
     def _close_transports(self) -> list[typing.Any]:
-        return [transport for _, transport in self._routes if transport is not None]
+        transports = [transport for transport in self._mounts.values() if transport is not None]
+        if self._default_transport is not None:
+            transports.append(self._default_transport)
+        return transports
+
+    def _open(self) -> None:
+        """Entering `with client:` (once, as httpx allows)."""
+        if self._closed:
+            raise RuntimeError("Cannot reopen a client instance, once it has been closed.")
+        if self._opened:
+            raise RuntimeError("Cannot open a client instance more than once.")
+        self._opened = True
+
+    def _shut(self) -> None:
+        self._closed = True
+        self._plain = False
+        self._core.close()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -372,6 +401,13 @@ class _BaseClient:
         extensions: dict[str, typing.Any] | None,
     ) -> Request:
         """The request of a `request()` call: the plain one when every argument is left to the client."""
+        if cookies is not None:
+            warnings.warn(
+                "Setting per-request cookies=<...> is being deprecated, because the expected behaviour "
+                "on cookie persistence is ambiguous. Set cookies directly on the client instance instead.",
+                DeprecationWarning,
+                stacklevel=4,
+            )
         if (
             content is None
             and data is None
@@ -409,7 +445,7 @@ class _BaseClient:
             method.upper(),
             url if type(url) is URL else URL(url),
             Headers._from_raw(self._headers._list),
-            None,
+            NO_BODY,
             {"timeout": self._timeout_dict},
         )
 
@@ -439,6 +475,8 @@ class _BaseClient:
         if type(request) is not Request:
             request = adopt_request(request)  # an httpx or httpx2 Request
         auth_obj = self._auth if isinstance(auth, UseClientDefault) else build_auth(auth)
+        if auth_obj is None and "@" in str(request.url):
+            auth_obj = _url_auth(request.url)
         return request_flow(self, request, auth_obj, self._follow(follow_redirects), is_async)
 
 
@@ -448,13 +486,15 @@ class Client(_BaseClient):
     Blocking calls release the GIL and stay interruptible by Ctrl-C (the request is aborted).
     """
 
+    sse = _sse.client_sse
+
     def _send_plain(self, method: str, url: URL | str) -> Response:
         """`client.get(url)` with everything left to the client: one engine call and nothing else.
         NOTE: fusing the five Python frames of the general path into this one took the Python
         share of a request from ~2.0 to ~1.3 µs (threads_8 is CPU-bound on one core)."""
         parts = (method, url, self._headers._list, {"timeout": self._timeout_dict})
-        if self._cookies.jar._cookies:  # type: ignore[attr-defined]
-            return self.send(Request._from_parts(parts))  # cookies to send: the general path
+        if self._cookies.jar._cookies or "@" in str(url):  # type: ignore[attr-defined]
+            return self.send(Request._from_parts(parts))  # cookies or credentials: the general path
         started = time.perf_counter()
         try:
             raw = self._core.send(
@@ -548,6 +588,10 @@ class Client(_BaseClient):
     def delete(self, url: URL | str, **kwargs: typing.Any) -> Response:
         return self.request("DELETE", url, **kwargs)
 
+    def query(self, url: URL | str, **kwargs: typing.Any) -> Response:
+        """A QUERY request (a safe, idempotent request with a body), as httpx2 has it."""
+        return self.request("QUERY", url, **kwargs)
+
     def map(
         self,
         requests: typing.Iterable[MapItem],
@@ -600,30 +644,38 @@ class Client(_BaseClient):
 
     def close(self) -> None:
         """Closes the pool and aborts requests still in flight; closes mounted transports."""
-        self._closed = True
-        self._plain = False
-        self._core.close()
+        self._shut()
         for transport in self._close_transports():
             if hasattr(transport, "close"):
                 transport.close()
 
     def __enter__(self) -> Client:
-        self._check_open()
+        self._open()
+        for transport in self._close_transports():
+            if hasattr(transport, "__enter__"):
+                transport.__enter__()
         return self
 
     def __exit__(self, *args: object) -> None:
-        self.close()
+        self._shut()
+        for transport in self._close_transports():
+            if hasattr(transport, "__exit__"):
+                transport.__exit__(*args)
+            elif hasattr(transport, "close"):
+                transport.close()
 
 
 class AsyncClient(_BaseClient):
     """An asynchronous HTTP client for asyncio, uvloop, trio and anyio, usable from any number of
     event loops and threads at once (its connection pool lives in Rust)."""
 
+    sse = _sse.async_client_sse
+
     async def _send_plain(self, method: str, url: URL | str) -> Response:
         """`await client.get(url)` with everything left to the client (see `Client._send_plain`)."""
         parts = (method, url, self._headers._list, {"timeout": self._timeout_dict})
-        if self._cookies.jar._cookies:  # type: ignore[attr-defined]
-            return await self.send(Request._from_parts(parts))  # cookies to send: the general path
+        if self._cookies.jar._cookies or "@" in str(url):  # type: ignore[attr-defined]
+            return await self.send(Request._from_parts(parts))  # cookies or credentials: the general path
         started = time.perf_counter()
         try:
             out = outgoing(method, _target(url), parts[2], None, self._timeout._tuple, False, self._retry)
@@ -716,6 +768,10 @@ class AsyncClient(_BaseClient):
     async def delete(self, url: URL | str, **kwargs: typing.Any) -> Response:
         return await self.request("DELETE", url, **kwargs)
 
+    async def query(self, url: URL | str, **kwargs: typing.Any) -> Response:
+        """A QUERY request (a safe, idempotent request with a body), as httpx2 has it."""
+        return await self.request("QUERY", url, **kwargs)
+
     def amap(
         self,
         requests: typing.Iterable[MapItem] | typing.AsyncIterable[MapItem],
@@ -743,16 +799,22 @@ class AsyncClient(_BaseClient):
 
     async def aclose(self) -> None:
         """Closes the pool and aborts requests still in flight (from any loop or thread)."""
-        self._closed = True
-        self._plain = False
-        self._core.close()
+        self._shut()
         for transport in self._close_transports():
             if hasattr(transport, "aclose"):
                 await transport.aclose()
 
     async def __aenter__(self) -> AsyncClient:
-        self._check_open()
+        self._open()
+        for transport in self._close_transports():
+            if hasattr(transport, "__aenter__"):
+                await transport.__aenter__()
         return self
 
     async def __aexit__(self, *args: object) -> None:
-        await self.aclose()
+        self._shut()
+        for transport in self._close_transports():
+            if hasattr(transport, "__aexit__"):
+                await transport.__aexit__(*args)
+            elif hasattr(transport, "aclose"):
+                await transport.aclose()

@@ -43,6 +43,12 @@ def _tls_args(verify: VerifyTypes, cert: typing.Any, trust_env: bool) -> dict[st
     cert_dir = os.environ.get("SSL_CERT_DIR") if trust_env else None
     if verify is True and cert_dir and not os.environ.get("SSL_CERT_FILE"):
         args["ca_der"] = _certificates_in(cert_dir)
+    elif verify is True and not trust_env and (os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR")):
+        # The engine's system store (rustls-native-certs) reads these variables itself: with
+        # trust_env=False it is handed OpenSSL's built-in store instead, so they are ignored.
+        builtin = _builtin_store()
+        if builtin:
+            args["ca_der"] = builtin
     if isinstance(verify, ssl.SSLContext) and verify.verify_mode != ssl.CERT_NONE:
         # The CA certificates a context was given (load_verify_locations) are honoured; a context
         # with none loaded explicitly trusts the system store, as ours does then.
@@ -60,6 +66,21 @@ def _tls_args(verify: VerifyTypes, cert: typing.Any, trust_env: bool) -> dict[st
         else:
             raise TypeError("cert= takes a PEM path, or (cert path, key path[, password])")
     return args
+
+
+def _builtin_store() -> list[bytes] | None:
+    """The CA certificates (DER) of OpenSSL's compiled-in store, read without the environment."""
+    paths = ssl.get_default_verify_paths()
+    if paths.openssl_cafile and os.path.isfile(paths.openssl_cafile):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(cafile=paths.openssl_cafile)
+        return [bytes(der) for der in context.get_ca_certs(binary_form=True)]
+    if paths.openssl_capath and os.path.isdir(paths.openssl_capath):
+        try:
+            return _certificates_in(paths.openssl_capath)
+        except ValueError:
+            return None
+    return None
 
 
 def _certificates_in(directory: str) -> list[bytes]:
@@ -121,8 +142,11 @@ def make_core(
     limits: Limits,
     proxy: typing.Any,
     connect_timeout: float | None,
+    proxy_env: bool | None = None,
 ) -> ClientCore:
-    """One engine client (one connection pool) for these settings."""
+    """One engine client (one connection pool) for these settings. `proxy_env`: whether the
+    engine reads proxies from the environment itself (default: `trust_env`); a client decides
+    them in Python instead (`_proxies`)."""
     return ClientCore(
         http1=http1,
         http2=http2,
@@ -132,7 +156,7 @@ def make_core(
         keepalive_expiry=limits.keepalive_expiry,
         connect_timeout=connect_timeout,
         proxy=None if proxy is None else str(proxy),
-        trust_env=trust_env,
+        trust_env=trust_env if proxy_env is None else proxy_env,
     )
 
 
@@ -153,9 +177,8 @@ def outgoing(
 
 def request_outgoing(request: Request, timeouts: Timeouts, delivery: int, retry: Retry | None) -> Outgoing:
     """`outgoing` for requestx's own `Request`."""
-    body = request._content if request.stream is None else request.stream
     # NOTE: the tuple itself rather than a call of `outgoing`: this is every non-plain request's path.
-    return (request.method, str(request.url), request.headers._list, body, timeouts, delivery, retry)
+    return (request.method, str(request.url), request._wire_headers(), request._body(), timeouts, delivery, retry)
 
 
 def _streamed(out: Outgoing) -> tuple[Outgoing, BodySender]:
@@ -184,6 +207,8 @@ def send_sync(core: ClientCore, out: Outgoing) -> typing.Any:
     body = out[3]
     if body is None or isinstance(body, bytes):
         return core.send(out)
+    if not hasattr(body, "__iter__"):
+        raise RuntimeError("Attempted to send an async request with a sync Client instance.")
     out, sender = _streamed(out)
     op = core.submit(None, out)
     with _feeding(op, sender):
@@ -200,6 +225,8 @@ async def send_async(core: ClientCore, out: Outgoing) -> typing.Any:
     body = out[3]
     if body is None or isinstance(body, bytes):
         return await _bridge.wait(core.submit, out)
+    if not hasattr(body, "__aiter__"):
+        raise RuntimeError("Attempted to send a sync request with an AsyncClient instance.")
     out, sender = _streamed(out)
     op = core.submit(_bridge.current_hub(), out)
     with _feeding(op, sender):

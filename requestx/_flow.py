@@ -113,8 +113,14 @@ def request_flow(
                 next_request = advance(response) if in_place else (yield (advance, response))
             except (StopIteration, StopAsyncIteration):
                 advance = None  # the auth flow is done with: this response goes on
+            except BaseException:
+                response.close() if sync else (yield (Response.aclose, response))  # as httpx
+                raise
             else:
-                response.close() if sync else (yield (Response.aclose, response))
+                # As httpx: a response the auth flow consumed is read and kept in the history.
+                response.read() if sync else (yield (Response.aread, response))
+                response.history = list(history)
+                history.append(response)
                 request, response = next_request, None
                 continue
         if response.status_code not in REDIRECT_CODES or "location" not in response.headers:

@@ -13,18 +13,16 @@ import typing
 
 from . import _bridge
 from ._chunk_source import ChunkSource
-from ._content import RequestContent, encode_request
+from ._content import RequestContent, encode_request, encode_response
 from ._cookies import Cookies
 from ._exceptions import DecodingError, HTTPStatusError, RequestNotRead, ResponseNotRead, StreamClosed, StreamConsumed
 from ._headers import Headers, HeaderTypes
+from ._multipart import MultipartStream, boundary_of
 from ._requestx import BodyStream, Decoder, LineDecoder, RawHeaders, json_loads, native_aiter
 from ._sse import aiter_sse, iter_sse
 from ._status_codes import REDIRECT_CODES, codes
-from ._stream_body import StreamBody
+from ._streams import AsyncByteStream, ByteStream, SyncByteStream, UnattachedStream
 from ._urls import URL, QueryParamTypes
-
-if typing.TYPE_CHECKING:
-    pass
 
 __all__ = [
     "AsyncByteStream",
@@ -33,8 +31,10 @@ __all__ = [
     "RequestParts",
     "Response",
     "SyncByteStream",
+    "NO_BODY",
     "adopt_request",
     "adopt_response",
+    "prepare_headers",
 ]
 
 #: A request not built yet: (method, URL or its string, header list, extensions). The hot paths
@@ -42,10 +42,32 @@ __all__ = [
 RequestParts = tuple[str, typing.Union[URL, str], list[tuple[bytes, bytes]], dict[str, typing.Any]]
 
 
-class Request:
-    """An HTTP request: method, URL, headers and a body of bytes."""
+_HOST_PENDING: typing.Any = object()  # the Host header httpx shows is added when `headers` is first read
+NO_BODY = ByteStream(b"")
+_BODY_METHODS = ("POST", "PUT", "PATCH")
 
-    __slots__ = ("_content", "extensions", "headers", "method", "stream", "url")
+
+def prepare_headers(method: str, headers: Headers, body_headers: typing.Mapping[str, str]) -> None:
+    """httpx's request headers (less Host, see `Request.headers`): `body_headers` (the body's
+    length and type) where the caller set none, and `Content-Length: 0` for a POST, PUT or PATCH
+    without a body."""
+    if body_headers:
+        extra = []
+        for key, value in body_headers.items():
+            if key == "Transfer-Encoding" and "content-length" in headers:
+                continue  # a Content-Length given explicitly wins over chunked transfer
+            if key.lower() not in headers:
+                extra.append((key.encode("ascii"), value.encode("latin-1")))
+        if extra:
+            headers._list = [*headers._list, *extra]
+    elif method in _BODY_METHODS and "content-length" not in headers and "transfer-encoding" not in headers:
+        headers._list = [(b"Content-Length", b"0"), *headers._list]
+
+
+class Request:
+    """An HTTP request: method, URL, headers and a body (`content` once read, `stream` always)."""
+
+    __slots__ = ("_content", "_headers", "_host", "extensions", "method", "stream", "url")
 
     def __init__(
         self,
@@ -54,22 +76,27 @@ class Request:
         *,
         params: QueryParamTypes | None = None,
         headers: HeaderTypes | None = None,
+        cookies: typing.Any = None,
         content: RequestContent | None = None,
         data: typing.Any = None,
         files: typing.Any = None,
         json: typing.Any = None,
+        stream: typing.Any = None,
         extensions: dict[str, typing.Any] | None = None,
     ) -> None:
         self.method = method.decode("ascii").upper() if isinstance(method, bytes) else method.upper()
         self.url = URL(url) if params is None else URL(url, params=params)
-        self.headers = Headers(headers)
+        self._headers = Headers(headers)
+        self._host = _HOST_PENDING
         self.extensions = {} if extensions is None else extensions
-        body, content_type = encode_request(content, data, json, files)
-        self._content, self.stream = _split_body(body)
-        if body is not None:
-            if content_type is not None and "content-type" not in self.headers:
-                self.headers["Content-Type"] = content_type
-            set_length_headers(self.headers, body)
+        if cookies:
+            Cookies(cookies).set_cookie_header(self)
+        if stream is None:
+            boundary = boundary_of(self._headers.get("content-type"))
+            body_headers, stream = encode_request(content, data, files, json, boundary)
+            prepare_headers(self.method, self._headers, body_headers)
+        self.stream = stream
+        self._content = stream._stream if type(stream) is ByteStream else None
 
     @classmethod
     def _build(
@@ -77,16 +104,29 @@ class Request:
         method: str,
         url: URL,
         headers: Headers,
-        body: bytes | StreamBody | None,
+        stream: typing.Any,
         extensions: dict[str, typing.Any],
     ) -> Request:
         """The client's path: parts already merged and encoded, adopted without copies."""
         self = cls.__new__(cls)
         self.method = method
         self.url = url
-        self.headers = headers
-        self._content, self.stream = _split_body(body)
+        self._headers = headers
+        self._host = _HOST_PENDING
+        self.stream = stream
+        self._content = stream._stream if type(stream) is ByteStream else None
         self.extensions = extensions
+        return self
+
+    @classmethod
+    def _redirected(
+        cls, method: str, url: URL, headers: Headers, stream: typing.Any, extensions: dict[str, typing.Any]
+    ) -> Request:
+        """The request that follows a redirect: a Host equal to the new URL's stays the engine's to send."""
+        self = cls._build(method, url, headers, stream, extensions)
+        first = headers._list[0] if headers._list else None
+        if first is not None and first[0].lower() == b"host" and first[1] == url.netloc:
+            self._host = first
         return self
 
     @classmethod
@@ -94,31 +134,82 @@ class Request:
         """The request of a plain call, built from its parts only when asked for."""
         method, url, headers, extensions = parts
         url = url if type(url) is URL else URL(url)
-        return cls._build(method, url, Headers._from_raw(headers), None, extensions)
+        return cls._build(method, url, Headers._from_raw(headers), NO_BODY, extensions)
+
+    @property
+    def headers(self) -> Headers:
+        """The headers, with the `Host` the engine sends first (as httpx shows them)."""
+        if self._host is _HOST_PENDING:
+            self._host = None
+            headers = self._headers
+            if "host" not in headers:
+                netloc = self.url.netloc
+                if netloc:
+                    self._host = (b"Host", netloc)
+                    headers._list = [self._host, *headers._list]
+        return self._headers
+
+    @headers.setter
+    def headers(self, value: HeaderTypes) -> None:
+        self._headers = value if isinstance(value, Headers) else Headers(value)
+        self._host = None
+
+    def _wire_headers(self) -> list[tuple[bytes, bytes]]:
+        """The headers the engine sends: the Host shown in `headers` is the engine's own to add
+        (it sends it as `:authority` on HTTP/2), so it is left out unless it was changed."""
+        headers = self._headers._list
+        if self._host is not None and self._host is not _HOST_PENDING and headers and headers[0] is self._host:
+            return headers[1:]
+        return headers
+
+    def _body(self) -> typing.Any:
+        """The body as the engine takes it: bytes when known (None for none), else the stream."""
+        content = self._content
+        if content is not None:
+            return content or None
+        stream = self.stream
+        if type(stream) is MultipartStream and stream.in_memory:
+            return b"".join(stream)
+        return stream
 
     @property
     def content(self) -> bytes:
         if self._content is None:
-            if self.stream is not None:
-                raise RequestNotRead()
-            return b""
+            raise RequestNotRead()
         return self._content
 
     def read(self) -> bytes:
         """The body; a streamed one is read into memory (and sent as those bytes from then on)."""
-        if self._content is None and self.stream is not None:
+        if self._content is None:
+            if not isinstance(self.stream, typing.Iterable):
+                raise RuntimeError("Attempted to read an async request body synchronously: use aread().")
             self._content = b"".join(self.stream)
-            self.stream = None
-        return self.content
+            self.stream = ByteStream(self._content)
+        return self._content
 
     async def aread(self) -> bytes:
-        if self._content is None and self.stream is not None:
+        if self._content is None:
+            if not isinstance(self.stream, typing.AsyncIterable):
+                raise RuntimeError("Attempted to read a sync request body asynchronously: use read().")
             self._content = b"".join([chunk async for chunk in self.stream])
-            self.stream = None
-        return self.content
+            self.stream = ByteStream(self._content)
+        return self._content
 
     def __repr__(self) -> str:
         return f"<Request({self.method!r}, {str(self.url)!r})>"
+
+    def __getstate__(self) -> dict[str, typing.Any]:
+        # As httpx: the body travels only once read; the extensions (a timeout, hooks) never do.
+        return {"method": self.method, "url": self.url, "headers": self.headers, "content": self._content}
+
+    def __setstate__(self, state: dict[str, typing.Any]) -> None:
+        self.method = state["method"]
+        self.url = state["url"]
+        self._headers = state["headers"]
+        self._host = None
+        self._content = state["content"]
+        self.stream = UnattachedStream() if self._content is None else ByteStream(self._content)
+        self.extensions = {}
 
 
 def adopt_request(request: typing.Any) -> Request:
@@ -134,20 +225,18 @@ def adopt_request(request: typing.Any) -> Request:
     host = headers.get("host")
     if host is not None and host == url.netloc.decode("ascii", "replace"):
         del headers["host"]  # the one httpx adds from the URL: the engine adds its own (redirects too)
-    body: bytes | StreamBody | None
+    stream: typing.Any
     try:
-        body = bytes(request.content)
+        stream = ByteStream(bytes(request.content))
     except Exception:  # the library's RequestNotRead: a stream not read yet
-        body = StreamBody(request.stream)
-    if not body and "content-length" not in headers and "transfer-encoding" not in headers:
-        body = None
+        stream = request.stream
     extensions = dict(getattr(request, "extensions", None) or {})
     method = request.method
     return Request._build(
         method.decode("ascii").upper() if isinstance(method, bytes) else str(method).upper(),
         url,
         headers,
-        body,
+        stream,
         extensions,
     )
 
@@ -155,41 +244,6 @@ def adopt_request(request: typing.Any) -> Request:
 def _has(obj: object, name: str) -> bool:
     """Whether `obj` has attribute `name`, without evaluating a property (that may raise)."""
     return hasattr(type(obj), name) or name in getattr(obj, "__dict__", ())
-
-
-class SyncByteStream:
-    """httpx's base class of sync bodies: iterate for the chunks, then `close()`."""
-
-    def __iter__(self) -> typing.Iterator[bytes]:
-        raise NotImplementedError("The '__iter__' method must be implemented.")  # pragma: no cover
-        yield b""
-
-    def close(self) -> None:
-        """Releases what the stream holds (a connection)."""
-
-
-class AsyncByteStream:
-    """httpx's base class of async bodies: `async for` the chunks, then `await aclose()`."""
-
-    async def __aiter__(self) -> typing.AsyncIterator[bytes]:
-        raise NotImplementedError("The '__aiter__' method must be implemented.")  # pragma: no cover
-        yield b""
-
-    async def aclose(self) -> None:
-        """Releases what the stream holds (a connection)."""
-
-
-class ByteStream(AsyncByteStream, SyncByteStream):
-    """A body of bytes as a stream, sync and async (yields the bytes once per iteration)."""
-
-    def __init__(self, stream: bytes) -> None:
-        self._stream = stream
-
-    def __iter__(self) -> typing.Iterator[bytes]:
-        yield self._stream
-
-    async def __aiter__(self) -> typing.AsyncIterator[bytes]:
-        yield self._stream
 
 
 class _ResponseStream(AsyncByteStream, SyncByteStream):
@@ -226,10 +280,12 @@ class _ResponseStream(AsyncByteStream, SyncByteStream):
 
 
 class _PythonBody:
-    """A response body from Python (another library's response, `Response(stream=...)`): the
-    interface of the engine's `BodyStream` for sync reads, and `anext()` for async ones."""
+    """A response body from Python (another library's response, `Response(content=iterator)`,
+    `Response(stream=...)`): the interface of the engine's `BodyStream` for sync reads, and
+    `anext()` for async ones. A stream of requestx's that is only sync (or only async) refuses
+    the other kind of read, as httpx's do; other objects are read either way."""
 
-    __slots__ = ("_chunks", "_closed", "_source")
+    __slots__ = ("_async_only", "_chunks", "_closed", "_source", "_sync_only")
 
     def __init__(self, source: typing.Any) -> None:
         if isinstance(source, (bytes, bytearray, memoryview)):
@@ -237,12 +293,19 @@ class _PythonBody:
         self._source = source
         self._chunks: typing.Any = None
         self._closed = False
+        is_sync, is_async = isinstance(source, SyncByteStream), isinstance(source, AsyncByteStream)
+        self._sync_only = is_sync and not is_async
+        self._async_only = is_async and not is_sync
+
+    @property
+    def source(self) -> typing.Any:
+        return self._source
 
     def next(self) -> bytes:
         """The next non-empty chunk, or b"" at the end."""
         if self._chunks is None:
-            if not hasattr(self._source, "__iter__"):
-                raise RuntimeError("This response's body is async: read it with aread() or aiter_bytes().")
+            if self._async_only or not hasattr(self._source, "__iter__"):
+                raise RuntimeError("Attempted to call a sync iterator on an async stream.")
             self._chunks = iter(self._source)
         for chunk in self._chunks:
             if chunk:
@@ -252,6 +315,8 @@ class _PythonBody:
     async def anext(self) -> bytes:
         if self._chunks is None:
             source = self._source
+            if self._sync_only:
+                raise RuntimeError("Attempted to call an async iterator on an sync stream.")
             self._chunks = source.__aiter__() if hasattr(source, "__aiter__") else iter(source)
         chunks = self._chunks
         if hasattr(chunks, "__anext__"):
@@ -268,33 +333,25 @@ class _PythonBody:
         return b""
 
     def close(self) -> None:
+        if self._async_only:
+            raise RuntimeError("Attempted to call an sync close on an async stream.")
+        self._release()
+
+    def _release(self) -> None:
         if not self._closed and hasattr(self._source, "close"):
             self._closed = True
             self._source.close()
 
     async def aclose(self) -> None:
+        if self._sync_only:
+            raise RuntimeError("Attempted to call an async close on an sync stream.")
         if self._closed:
             return
         if hasattr(self._source, "aclose"):
             self._closed = True
             await self._source.aclose()
         else:
-            self.close()
-
-
-def _split_body(body: bytes | StreamBody | None) -> tuple[bytes | None, StreamBody | None]:
-    if isinstance(body, StreamBody):
-        return None, body
-    return body, None
-
-
-def set_length_headers(headers: Headers, body: bytes | StreamBody) -> None:
-    """Content-Length for bytes; chunked transfer for a body of unknown length."""
-    if isinstance(body, StreamBody):
-        if "content-length" not in headers:
-            headers["Transfer-Encoding"] = "chunked"
-    else:
-        headers["Content-Length"] = str(len(body))
+            self._release()
 
 
 def _charset(content_type: str | None) -> str | None:
@@ -305,9 +362,10 @@ def _charset(content_type: str | None) -> str | None:
         if key.strip().lower() == "charset":
             value = value.strip().strip("'\"")
             try:
-                return codecs.lookup(value).name
+                codecs.lookup(value)
             except LookupError:
                 return None
+            return value
     return None
 
 
@@ -369,30 +427,26 @@ class Response:
         self._history = [] if history is None else list(history)
         self.default_encoding = default_encoding
         self._extensions = {} if extensions is None else extensions
-        body, content_type = None, None
-        if text is not None:
-            body, content_type = text.encode("utf-8"), "text/plain; charset=utf-8"
-        elif html is not None:
-            body, content_type = html.encode("utf-8"), "text/html; charset=utf-8"
-        elif json is not None:
-            encoded, content_type = encode_request(json=json)
-            body = typing.cast(bytes, encoded)
-        elif content is not None:
-            encoded, _ = encode_request(content=content)
-            body = b"".join(encoded) if isinstance(encoded, StreamBody) else encoded
-        elif stream is not None:
-            # A raw body to stream (Content-Encoding is undone as it is read), as httpx's `stream=`.
+        given = stream is not None  # `stream=`: a raw body, never read here (as httpx)
+        if not given:
+            body_headers, stream = encode_response(content, text, html, json)
+            prepare_headers("", self._headers, body_headers)
+        if given or type(stream) is not ByteStream:
+            # A body to stream (Content-Encoding undone as it is read), not drained here.
             self._stream = _PythonBody(stream)
             self._num_bytes_downloaded = 0
             self.is_closed = False
             self.is_stream_consumed = False
             return
-        self._content = b"" if body is None else body
-        if body is not None:
-            if content_type is not None and "content-type" not in self._headers:
-                self._headers["Content-Type"] = content_type
-            if "content-length" not in self._headers and "transfer-encoding" not in self._headers:
-                self._headers["Content-Length"] = str(len(body))
+        body = stream._stream
+        encoding = self._headers.get("content-encoding")
+        if encoding and body:
+            decoder = Decoder(encoding)
+            try:
+                body = decoder.decode(body) + decoder.flush()
+            except DecodingError as exc:
+                raise self._decoding_failed(exc) from None
+        self._content = body
 
     @classmethod
     def _from_engine(
@@ -428,7 +482,11 @@ class Response:
     @property
     def stream(self) -> SyncByteStream | AsyncByteStream:
         """The raw body as httpx's transports hand it over: iterable and async-iterable, with
-        `close()`/`aclose()`. A buffered body yields its content, which is already decoded."""
+        `close()`/`aclose()`. A buffered body yields its content, which is already decoded; a
+        body given as a stream (`Response(content=iterator)`) is that stream."""
+        if type(self._stream) is _PythonBody:
+            given: SyncByteStream | AsyncByteStream = self._stream.source
+            return given
         return _ResponseStream(self)
 
     @property
@@ -645,6 +703,9 @@ class Response:
 
     def iter_bytes(self, chunk_size: int | None = None) -> typing.Iterator[bytes]:
         """The body with Content-Encoding undone (gzip, deflate, br, zstd, stacked)."""
+        if self._content is not None:
+            yield from _rechunk([self._content], chunk_size)
+            return
         decoder = self._decoder()
         if decoder is None:
             yield from self.iter_raw(chunk_size)
@@ -656,6 +717,10 @@ class Response:
             raise self._decoding_failed(exc) from None
 
     async def aiter_bytes(self, chunk_size: int | None = None) -> typing.AsyncIterator[bytes]:
+        if self._content is not None:
+            for piece in _rechunk([self._content], chunk_size):
+                yield piece
+            return
         decoder = self._decoder()
         if decoder is None:
             async for chunk in self.aiter_raw(chunk_size):
@@ -764,18 +829,24 @@ class Response:
     def close(self) -> None:
         """Stops the body transfer (its connection is closed if the body was not fully read)."""
         if not self.is_closed:
-            self.is_closed = True
             if self._stream is not None:
-                self._stream.close()
-            self._set_elapsed()
-            if self._on_close is not None:
-                self._on_close(self)
+                self._stream.close()  # an async-only body refuses (before the response counts as closed)
+            self._closed()
 
     async def aclose(self) -> None:
-        stream = self._stream
-        if not self.is_closed and type(stream) is _PythonBody:
-            await stream.aclose()
-        self.close()
+        if not self.is_closed:
+            stream = self._stream
+            if type(stream) is _PythonBody:
+                await stream.aclose()
+            elif stream is not None:
+                stream.close()
+            self._closed()
+
+    def _closed(self) -> None:
+        self.is_closed = True
+        self._set_elapsed()
+        if self._on_close is not None:
+            self._on_close(self)
 
     def _set_elapsed(self) -> None:
         if self._elapsed is None and self._started:
@@ -783,6 +854,21 @@ class Response:
 
     def __repr__(self) -> str:
         return f"<Response [{self.status_code} {self.reason_phrase}]>"
+
+    def __getstate__(self) -> dict[str, typing.Any]:
+        # As httpx: the body travels only once read, the extensions never; the copy is closed.
+        state = dict(self.__dict__)
+        for name in ("_stream", "_extensions", "_on_close", "_raw_headers", "_request_parts"):
+            state.pop(name, None)
+        state["_headers"] = self.headers
+        if self._request is not None or self._request_parts is not None:
+            state["_request"] = self.request
+        return state
+
+    def __setstate__(self, state: dict[str, typing.Any]) -> None:
+        self.__dict__.update(state)
+        self.is_closed = True
+        self._extensions = {}
 
     def __enter__(self) -> Response:
         return self
@@ -793,7 +879,7 @@ class Response:
     def __del__(self) -> None:
         stream = getattr(self, "_stream", None)
         if stream is not None and not getattr(self, "is_closed", True):
-            stream.close()
+            stream._release() if type(stream) is _PythonBody else stream.close()
 
 
 def adopt_response(response: typing.Any) -> Response:

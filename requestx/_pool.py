@@ -52,7 +52,8 @@ class _Flight:
 
     def queue(self, request: Request, stream: bool) -> typing.Any:
         """The pool's engine send: the request waits in the outbox for the next `flush`."""
-        if request.stream is not None:
+        body = request._body()
+        if body is not None and not isinstance(body, bytes):
             raise TypeError("map() sends bodies given as bytes; read a streamed body into bytes first")
         self.request = request
         self.outbox.append(self)

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from ._exceptions import RemoteProtocolError, UnsupportedProtocol
 from ._headers import Headers
-from ._models import Request, Response
-from ._stream_body import StreamBody
+from ._models import NO_BODY, Request, Response
 from ._urls import URL
 
-__all__ = ["build_redirect_request"]
+__all__ = ["build_redirect_request", "redirect_headers"]
 
 
 def _method(request: Request, status_code: int) -> str:
@@ -29,13 +28,17 @@ def _url(request: Request, response: Response) -> URL:
     location = response.headers["location"]
     try:
         url = URL(location)
+        scheme = url.scheme
+        if scheme and scheme not in ("http", "https"):
+            raise UnsupportedProtocol(f"Scheme {scheme!r} not supported.", request=request)
+        if scheme and not url.host:
+            url = url.copy_with(host=request.url.host)  # a malformed "https://:443/": the same host
         if url.is_relative_url:
             url = request.url.join(url)
-        scheme = url.scheme
+    except UnsupportedProtocol:
+        raise
     except Exception as exc:
         raise RemoteProtocolError(f"Invalid URL in location header: {exc}.", request=request) from None
-    if scheme not in ("http", "https"):
-        raise UnsupportedProtocol(f"Scheme {scheme!r} not supported.", request=request)
     if not url.fragment and request.url.fragment:
         url = url.copy_with(fragment=request.url.fragment)
     return url
@@ -55,20 +58,27 @@ def _is_https_upgrade(old: URL, new: URL) -> bool:
     )
 
 
-def build_redirect_request(request: Request, response: Response) -> Request:
-    method = _method(request, response.status_code)
-    url = _url(request, response)
+def redirect_headers(request: Request, url: URL, method: str) -> Headers:
+    """The headers of the request that follows a redirect to `url` with `method`."""
     headers = Headers(request.headers)
     if _origin(url) != _origin(request.url):
         if not _is_https_upgrade(request.url, url):
             headers.pop("Authorization", None)
-        if "host" in headers:
-            headers["Host"] = url.netloc.decode("ascii")
-    # A streamed body cannot be replayed: sending it again raises StreamConsumed.
-    body: bytes | StreamBody | None = request.stream if request.stream is not None else request._content
+        headers["Host"] = url.netloc.decode("ascii")
     if method != request.method and method == "GET":
-        for name in ("Content-Length", "Transfer-Encoding", "Content-Type"):
-            headers.pop(name, None)
-        body = None
-    headers.pop("Cookie", None)
-    return Request._build(method, url, headers, body, request.extensions)
+        # The body goes with the method change, and the headers that describe it.
+        headers.pop("Content-Length", None)
+        headers.pop("Transfer-Encoding", None)
+    headers.pop("Cookie", None)  # the jar adds what applies to the new URL
+    return headers
+
+
+def build_redirect_request(request: Request, response: Response) -> Request:
+    method = _method(request, response.status_code)
+    url = _url(request, response)
+    headers = redirect_headers(request, url, method)
+    # A streamed body cannot be replayed: sending it again raises StreamConsumed.
+    stream = request.stream if method == request.method or method != "GET" else NO_BODY
+    if stream is NO_BODY:
+        headers.pop("Content-Type", None)
+    return Request._redirected(method, url, headers, stream, request.extensions)

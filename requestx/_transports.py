@@ -19,7 +19,7 @@ from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT_CONFIG, Limits
 from ._engine import VerifyTypes, make_core, request_outgoing, request_timeouts, send_async, send_sync
 from ._headers import foreign_library
 from ._models import Request, Response, adopt_response
-from ._requestx import Retry
+from ._requestx import ClientCore, Retry
 
 __all__ = [
     "ASGITransport",
@@ -61,7 +61,7 @@ class ForeignTransport:
 
     def _request(self, request: Request, is_async: bool) -> typing.Any:
         content: typing.Any = request._content
-        if request.stream is not None:
+        if content is None:
             content = request.stream.__aiter__() if is_async else iter(request.stream)
         return self.library.Request(
             request.method,
@@ -84,6 +84,28 @@ class ForeignTransport:
     async def aclose(self) -> None:
         if hasattr(self.transport, "aclose"):
             await self.transport.aclose()
+
+    def __enter__(self) -> ForeignTransport:
+        if hasattr(self.transport, "__enter__"):
+            self.transport.__enter__()
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        if hasattr(self.transport, "__exit__"):
+            self.transport.__exit__(*args)
+        else:
+            self.close()
+
+    async def __aenter__(self) -> ForeignTransport:
+        if hasattr(self.transport, "__aenter__"):
+            await self.transport.__aenter__()
+        return self
+
+    async def __aexit__(self, *args: object) -> None:
+        if hasattr(self.transport, "__aexit__"):
+            await self.transport.__aexit__(*args)
+        else:
+            await self.aclose()
 
     def __repr__(self) -> str:
         return f"<ForeignTransport {self.transport!r}>"
@@ -169,6 +191,13 @@ class EngineSettings:
 
 
 class HTTPTransport(EngineSettings, BaseTransport):
+    @classmethod
+    def _over(cls, core: ClientCore, retry: Retry | None) -> HTTPTransport:
+        """The transport over a client's own engine (`Client._transport_for_url`)."""
+        self = cls.__new__(cls)
+        self._core, self._retry = core, retry
+        return self
+
     def handle_request(self, request: Request) -> Response:
         started = time.perf_counter()
         timeouts = request_timeouts(request, DEFAULT_TIMEOUT_CONFIG)
@@ -180,6 +209,13 @@ class HTTPTransport(EngineSettings, BaseTransport):
 
 
 class AsyncHTTPTransport(EngineSettings, AsyncBaseTransport):
+    @classmethod
+    def _over(cls, core: ClientCore, retry: Retry | None) -> AsyncHTTPTransport:
+        """The transport over a client's own engine (`AsyncClient._transport_for_url`)."""
+        self = cls.__new__(cls)
+        self._core, self._retry = core, retry
+        return self
+
     async def handle_async_request(self, request: Request) -> Response:
         started = time.perf_counter()
         timeouts = request_timeouts(request, DEFAULT_TIMEOUT_CONFIG)
@@ -191,10 +227,7 @@ class AsyncHTTPTransport(EngineSettings, AsyncBaseTransport):
 
 
 def _header_list(request: Request) -> list[tuple[bytes, bytes]]:
-    headers = list(request.headers.raw)
-    if "host" not in request.headers:
-        headers.insert(0, (b"host", request.url.netloc))
-    return headers
+    return request.headers.raw  # with the Host the request shows
 
 
 class WSGITransport(BaseTransport):
@@ -206,20 +239,22 @@ class WSGITransport(BaseTransport):
         raise_app_exceptions: bool = True,
         script_name: str = "",
         remote_addr: str = "127.0.0.1",
+        wsgi_errors: typing.TextIO | None = None,
     ) -> None:
         self.app = app
         self.raise_app_exceptions = raise_app_exceptions
         self.script_name = script_name
         self.remote_addr = remote_addr
+        self.wsgi_errors = wsgi_errors
 
     def handle_request(self, request: Request) -> Response:
-        body = request.read() if request.stream is None else b"".join(request.stream)
+        body = request.read()
         url = request.url
         environ: dict[str, typing.Any] = {
             "wsgi.version": (1, 0),
             "wsgi.url_scheme": url.scheme,
             "wsgi.input": io.BytesIO(body),
-            "wsgi.errors": sys.stderr,
+            "wsgi.errors": sys.stderr if self.wsgi_errors is None else self.wsgi_errors,
             "wsgi.multithread": True,
             "wsgi.multiprocess": False,
             "wsgi.run_once": False,
@@ -272,10 +307,7 @@ class ASGITransport(AsyncBaseTransport):
         self.client = client
 
     async def handle_async_request(self, request: Request) -> Response:
-        if request.stream is not None:
-            body = b"".join([chunk async for chunk in request.stream])
-        else:
-            body = request.read()
+        body = await request.aread()
         url = request.url
         scope = {
             "type": "http",
@@ -319,7 +351,7 @@ class ASGITransport(AsyncBaseTransport):
         try:
             await self.app(scope, receive, send)
         except Exception:
-            if self.raise_app_exceptions or status is None:
+            if self.raise_app_exceptions:
                 raise
         finally:
             response_complete.set()

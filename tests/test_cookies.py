@@ -225,4 +225,4 @@ def test_set_cookie_header_keeps_a_cookie_header_already_set(from_response: Cook
 def test_set_cookie_header_keeps_the_other_headers() -> None:
     request = requestx.Request("GET", "https://example.org/", headers=[("X-A", "1"), ("x-a", "2")])
     Cookies({"a": "1"}).set_cookie_header(request)
-    assert request.headers.raw == [(b"X-A", b"1"), (b"x-a", b"2"), (b"Cookie", b"a=1")]
+    assert request.headers.raw == [(b"Host", b"example.org"), (b"X-A", b"1"), (b"x-a", b"2"), (b"Cookie", b"a=1")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 
@@ -15,9 +16,9 @@ import requestx
         ("ftp://example.org/", requestx.UnsupportedProtocol),
         ("example.org", requestx.UnsupportedProtocol),
         ("/relative/path", requestx.UnsupportedProtocol),
-        ("http://", requestx.InvalidURL),
+        ("http://", requestx.UnsupportedProtocol),  # httpx's classes for what it sends
         ("http://exa mple.org/", requestx.InvalidURL),
-        ("http://127.0.0.1:99999/", requestx.InvalidURL),
+        ("http://127.0.0.1:99999/", requestx.ConnectError),
         ("http://[::1/", requestx.InvalidURL),
         ("http://127.0.0.1/\r\nX-Injected: 1", requestx.InvalidURL),
         ("http://127.0.0.1/\x00", requestx.InvalidURL),
@@ -42,7 +43,7 @@ def test_url_type_errors() -> None:
         {"Bad Name": "v"},
         {"Bad:Name": "v"},
         {"": "v"},
-        {"X-Ünïcode-Name": "v"},
+        {"X-Ünïcode-Name".encode(): b"v"},
     ],
 )
 def test_illegal_headers(server, headers: dict[str, str]) -> None:
@@ -128,6 +129,15 @@ def test_read_timeout_waiting_for_head(raw_server) -> None:
     assert isinstance(info.value, requestx.TimeoutException)
 
 
+def test_read_timeout_counts_once_the_body_is_sent(server) -> None:
+    """`Timeout(5, read=0.3)`: the head wait after a body went out is the read timeout's, not
+    the longer write timeout's (the write timeout bounds only the sending of the body)."""
+    started = time.monotonic()
+    with requestx.Client(timeout=requestx.Timeout(5.0, read=0.3)) as c, pytest.raises(requestx.ReadTimeout):
+        c.post(server.url + "/slow", params={"delay": 6}, content=b"x" * 10_000)
+    assert time.monotonic() - started < 4  # well before the 5 s of the other timeouts
+
+
 def test_read_timeout_is_per_read(raw_server, server) -> None:
     with requestx.Client() as c:
         with pytest.raises(requestx.ReadTimeout):
@@ -153,7 +163,8 @@ def test_async_read_timeout(server, arun) -> None:
     arun(main)
 
 
-def test_connect_timeout() -> None:
+@pytest.mark.parametrize("per_request", [False, True])
+def test_connect_timeout(per_request: bool) -> None:
     # A listener whose accept queue is full drops further SYNs: connect() hangs, on loopback only.
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -166,8 +177,11 @@ def test_connect_timeout() -> None:
             s.setblocking(False)
             s.connect_ex(("127.0.0.1", port))
             fillers.append(s)
-        with requestx.Client(timeout=requestx.Timeout(5, connect=0.3)) as c, pytest.raises(requestx.ConnectTimeout):
-            c.get(f"http://127.0.0.1:{port}/")
+        # The client's connect timeout, or one given per request (over a client's of 30 s).
+        timeout = requestx.Timeout(5, connect=0.3)
+        client_timeout = requestx.Timeout(5, connect=30) if per_request else timeout
+        with requestx.Client(timeout=client_timeout) as c, pytest.raises(requestx.ConnectTimeout):
+            c.get(f"http://127.0.0.1:{port}/", timeout=timeout if per_request else requestx.USE_CLIENT_DEFAULT)
     finally:
         for s in fillers:
             s.close()

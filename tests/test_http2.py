@@ -3,6 +3,7 @@ seen by the server as a reset stream while the connection lives on."""
 
 from __future__ import annotations
 
+import os
 import urllib.request
 import uuid
 
@@ -97,6 +98,18 @@ def test_ssl_context_ca_material_is_honoured(tls_server, tls_certs) -> None:
         pytest.raises(requestx.ConnectError),
     ):
         c.get(tls_server.url + "/small")  # a context without the test CA trusts the system store only
+
+
+def test_ssl_cert_file_is_ignored_without_trust_env(tls_server, tls_certs, monkeypatch) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", tls_certs["ca"])
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    with requestx.Client() as c:
+        assert c.get(tls_server.url + "/small").status_code == 200  # trust_env: the variable names the CA
+    with requestx.Client(trust_env=False) as c, pytest.raises(requestx.ConnectError):
+        c.get(tls_server.url + "/small")  # as httpx: the built-in store only, which lacks it
+    monkeypatch.setenv("SSL_CERT_DIR", os.path.dirname(tls_certs["ca"]))
+    with requestx.Client(trust_env=False) as c, pytest.raises(requestx.ConnectError):
+        c.get(tls_server.url + "/small")
 
 
 def test_ssl_cert_dir_from_the_environment(tls_server, tls_certs, tmp_path, monkeypatch) -> None:

@@ -40,7 +40,7 @@ def test_proxy_that_is_down_is_an_error(server) -> None:
 
 
 def test_invalid_proxy_url() -> None:
-    with pytest.raises(requestx.ProxyError):
+    with pytest.raises(ValueError, match="Unknown scheme for proxy URL"):  # httpx's error
         requestx.Client(proxy="not a url")
 
 
@@ -64,6 +64,66 @@ def test_environment_proxies(server, proxy_server, monkeypatch) -> None:
     with requestx.Client() as c:
         assert c.get(server.url + f"/all/{every}").status_code == 404
     assert proxy_server.saw(every)
+
+
+@pytest.mark.parametrize(
+    ("no_proxy", "direct"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.0/8", True),  # a CIDR range
+        ("localhost,127.0.0.1", True),
+        ("example.com", False),
+        (".example.com,10.0.0.0/8", False),
+        ("*", True),
+    ],
+)
+def test_no_proxy_rules_against_a_real_proxy(
+    server, proxy_server, monkeypatch, arun, no_proxy: str, direct: bool
+) -> None:
+    """httpx's selection: HTTP_PROXY for http://, unless NO_PROXY names the host (a name, a
+    domain, an IP, a CIDR range, or * for all), decided in Python for sync and async clients."""
+    monkeypatch.setenv("HTTP_PROXY", proxy_server.url)
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    key = uuid.uuid4().hex
+    with requestx.Client() as c:
+        assert c.get(server.url + f"/env/{key}").status_code == 404
+
+    async def main() -> None:
+        async with requestx.AsyncClient() as c:
+            assert (await c.get(server.url + f"/env/{key}-async")).status_code == 404
+
+    arun(main)
+    assert _proxied(proxy_server, server, key) is not direct
+    assert _proxied(proxy_server, server, key + "-async") is not direct
+
+
+def _proxied(proxy_server, server, key: str) -> bool:
+    """Whether the proxy logged `key`: a request sent through it afterwards, once logged, proves
+    the log has caught up (no waiting out a timeout for what never comes)."""
+    marker = uuid.uuid4().hex
+    with requestx.Client(proxy=proxy_server.url, trust_env=False) as c:
+        c.get(server.url + f"/env/{marker}")
+    assert proxy_server.saw(marker)
+    with open(proxy_server.log_path, encoding="utf-8", errors="replace") as log:
+        return key in log.read()
+
+
+def test_proxy_argument_wins_over_the_environment(server, proxy_server, monkeypatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    key = uuid.uuid4().hex
+    with requestx.Client(proxy=requestx.Proxy(proxy_server.url)) as c:
+        assert c.get(server.url + f"/env/{key}").status_code == 404
+    assert proxy_server.saw(key)  # proxy= applies to every URL, NO_PROXY is not read (httpx)
+
+
+def test_transport_for_url(server, proxy_server, monkeypatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", proxy_server.url)
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    with requestx.Client() as c:
+        assert isinstance(c._transport_for_url(requestx.URL(server.url)), requestx.HTTPTransport)
+        direct = c._transport_for_url(requestx.URL("http://localhost/"))
+        assert direct is not c._transport_for_url(requestx.URL(server.url))
 
 
 def test_proxy_credentials(server, tls_server, tls_certs, auth_proxy_server) -> None:

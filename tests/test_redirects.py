@@ -32,7 +32,8 @@ def redirect(
 ) -> tuple[requestx.Request, requestx.Request]:
     """The request, and the one a `status` response to it with this Location calls for."""
     request = requestx.Request(method, url, headers=headers, content=content)
-    response = requestx.Response(status, headers={"Location": location}, request=request)
+    # A Location is bytes on the wire (a non-ASCII str header is an error, as in httpx).
+    response = requestx.Response(status, headers={"Location": location.encode()}, request=request)
     return request, build_redirect_request(request, response)
 
 
@@ -121,7 +122,7 @@ def test_a_streamed_body_is_passed_on_not_read() -> None:
 
 def test_a_streamed_body_goes_when_the_method_becomes_get() -> None:
     _, follow = redirect(303, "/y", "POST", content=iter([b"streamed"]))
-    assert (follow.stream, follow.content) == (None, b"")
+    assert follow.content == b"" and b"".join(follow.stream) == b""
     assert "transfer-encoding" not in follow.headers
 
 
@@ -147,9 +148,6 @@ def test_location(url: str, location: str, target: str) -> None:
     assert str(redirect(302, location, url=url)[1].url) == target
 
 
-@pytest.mark.xfail(
-    reason="requestx keeps 'http:/z' from an https page host-less; httpx gives it the page's host", strict=True
-)
 def test_location_with_another_scheme_and_no_host() -> None:
     assert str(redirect(302, "http:/z", url="https://a.example/x")[1].url) == "http://a.example/z"
 
@@ -199,9 +197,9 @@ def test_a_host_header_follows_the_origin(location: str, host: str) -> None:
     assert follow.headers.get_list("host") == [host]
 
 
-def test_no_host_header_is_added() -> None:
+def test_the_host_header_shown_is_the_new_origins() -> None:
     _, follow = redirect(302, "https://b.example/y")
-    assert "host" not in follow.headers
+    assert follow.headers.get_list("host") == ["b.example"]  # as httpx shows it; the engine sends it once
 
 
 @pytest.mark.parametrize("location", ["/y", "https://b.example/y"])

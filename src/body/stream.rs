@@ -49,6 +49,10 @@ pub(crate) struct BodyStream {
     pump: AbortHandle,
     pending: Arc<parking_lot::Mutex<Option<RxError>>>,
     waiting: Waiting,
+    /// The client's connection-limit permit: held until the body is read to its end (or fails)
+    /// or the stream is closed, as httpx holds a connection until then, so `max_connections`
+    /// also bounds responses still open (a request beyond it waits, or raises PoolTimeout).
+    permit: parking_lot::Mutex<Option<OwnedSemaphorePermit>>,
 }
 
 /// What a parked reader is woken with: `next_nowait` has something to return (a chunk, an error
@@ -136,13 +140,13 @@ pub(crate) fn spawn_pump(
             _ = pump(response, read_timeout, &end, already) => {}
         }
         drop(end);
-        drop(permit);
     });
     BodyStream {
         rx: Arc::new(Mutex::new(rx)),
         pump: task.abort_handle(),
         pending: Arc::default(),
         waiting,
+        permit: parking_lot::Mutex::new(permit),
     }
 }
 
@@ -245,14 +249,26 @@ async fn pump(
                     return; // the reader is gone: dropping `response` closes the connection
                 }
             }
-            Ok(None) => return,
+            Ok(None) => break,
             Err(err) => {
                 end.send(Err(err)).await;
                 return;
             }
         }
     }
+    // The body is complete: let hyper hand the connection back to its pool before the reader
+    // hears of the end (it may send its next request at once, and a connection not back yet
+    // would make that request open another one).
+    drop(response);
+    for _ in 0..HANDBACK_YIELDS {
+        tokio::task::yield_now().await;
+    }
 }
+
+/// NOTE: hyper returns a finished HTTP/1.1 connection to its pool two task hops after the body's
+/// end (its connection task, then the pool's idle watcher); yielding this often first let a
+/// request sent right after a stream's end reuse the connection instead of racing a new connect.
+const HANDBACK_YIELDS: usize = 3;
 
 /// NOTE: chunks already buffered are handed over together (up to this many bytes), so a fast
 /// stream costs Python one iteration per batch instead of one per hyper read.
@@ -284,6 +300,11 @@ fn gather(
 }
 
 impl BodyStream {
+    /// Gives the connection-limit permit back (the body ended, failed or was closed).
+    fn release(&self) {
+        self.permit.lock().take();
+    }
+
     /// Parks `slot` until the pump has news; completes it at once if there already is some.
     fn park(&self, slot: &Arc<Slot>) {
         *self.waiting.lock() = Some(slot.clone());
@@ -304,6 +325,7 @@ impl BodyStream {
     /// caller must wait.
     fn next_nowait(&self, py: Python<'_>) -> PyResult<Option<Py<PyBytes>>> {
         if let Some(err) = self.pending.lock().take() {
+            self.release();
             return Err(err.into_pyerr(py));
         }
         let Ok(mut rx) = self.rx.try_lock() else {
@@ -311,11 +333,15 @@ impl BodyStream {
         };
         match rx.try_recv() {
             Ok(first) => {
-                let chunks = gather(first, &mut rx, &self.pending).map_err(|e| e.into_pyerr(py))?;
+                let chunks = gather(first, &mut rx, &self.pending).map_err(|e| {
+                    self.release();
+                    e.into_pyerr(py)
+                })?;
                 Ok(Some(join_bytes(py, &chunks)?.unbind()))
             }
             Err(mpsc::error::TryRecvError::Empty) => Ok(None),
             Err(mpsc::error::TryRecvError::Disconnected) => {
+                self.release();
                 Ok(Some(PyBytes::new(py, b"").unbind()))
             }
         }
@@ -344,6 +370,7 @@ impl BodyStream {
     /// Stops the transfer; an HTTP/1.1 connection with an unread body is closed, not pooled.
     fn close(&self) {
         self.pump.abort();
+        self.release();
         wake(&self.waiting);
     }
 }

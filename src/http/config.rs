@@ -70,6 +70,10 @@ pub(crate) struct Live {
     /// the 64-in-flight map benchmark from ~62k to ~75k req/s (client pinned to one core).
     pub(crate) plain: Option<PlainClient>,
     pub(crate) permits: Option<Arc<Semaphore>>,
+    /// With HTTP/2 allowed and a connection limit: the origins whose connection speaks HTTP/2.
+    /// Their requests are streams on one connection, so the limit (of connections, as in httpx)
+    /// does not hold them: they give their permit back as soon as they know (`request.rs`).
+    pub(crate) h2_origins: Option<Arc<parking_lot::Mutex<std::collections::HashSet<String>>>>,
 }
 
 fn tls_provider() {
@@ -121,6 +125,7 @@ impl Config {
             client,
             plain: self.plain_client(),
             permits: self.max_connections.map(|n| Arc::new(Semaphore::new(n))),
+            h2_origins: (self.http2 && self.max_connections.is_some()).then(Arc::default),
         })
     }
 

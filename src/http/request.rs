@@ -158,6 +158,13 @@ pub(crate) fn parse_url(py: Python<'_>, url: &str) -> PyResult<Url> {
             ErrorKind::UnsupportedProtocol,
             "Request URL is missing an 'http://' or 'https://' protocol.",
         ),
+        // As httpx: no host is an unsupported request, a port beyond 65535 a failed connect.
+        url::ParseError::EmptyHost => no_host(py, url),
+        url::ParseError::InvalidPort => local(
+            py,
+            ErrorKind::ConnectError,
+            format!("Cannot connect to {url:?}: invalid port number"),
+        ),
         other => local(
             py,
             ErrorKind::InvalidUrl,
@@ -175,13 +182,27 @@ pub(crate) fn parse_url(py: Python<'_>, url: &str) -> PyResult<Url> {
         }
     }
     if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(local(
-            py,
-            ErrorKind::InvalidUrl,
-            format!("Invalid URL {url:?}: no host"),
-        ));
+        return Err(no_host(py, url));
     }
     Ok(parsed)
+}
+
+fn no_host(py: Python<'_>, url: &str) -> PyErr {
+    local(
+        py,
+        ErrorKind::UnsupportedProtocol,
+        format!("Request URL {url:?} has no host."),
+    )
+}
+
+/// The key of `url`'s origin (scheme, host and port) in `Live::h2_origins`.
+fn origin_of(url: &Url) -> String {
+    format!(
+        "{}://{}:{}",
+        url.scheme(),
+        url.host_str().unwrap_or(""),
+        url.port_or_known_default().unwrap_or(0)
+    )
 }
 
 async fn acquire(
@@ -232,7 +253,14 @@ pub(crate) async fn execute(
     delivery: Delivery,
     closed: CancellationToken,
 ) -> Result<RawResponse, RxError> {
-    let permit = acquire(live.permits.clone(), timeouts.pool).await?;
+    let h2_origins = live.h2_origins.clone();
+    let h2_origin = h2_origins.as_ref().map(|_| origin_of(request.url()));
+    let mut permit = acquire(live.permits.clone(), timeouts.pool).await?;
+    if let (Some(origins), Some(origin)) = (&h2_origins, &h2_origin) {
+        if origins.lock().contains(origin) {
+            permit = None; // a stream on the origin's HTTP/2 connection: not a connection of its own
+        }
+    }
     let head_only = request.method() == Method::HEAD;
     let mut request = request;
     let phases = Phases::new(
@@ -244,6 +272,14 @@ pub(crate) async fn execute(
     let mut response = phases.run(send(live, request)).await?;
     let status = response.status();
     let version = response.version();
+    if let (Some(origins), Some(origin)) = (&h2_origins, h2_origin) {
+        if version == http::Version::HTTP_2 {
+            origins.lock().insert(origin);
+            permit = None;
+        } else {
+            origins.lock().remove(&origin);
+        }
+    }
     let headers = response.take_headers();
     let body = match delivery {
         Delivery::Stream => Body::Streamed(spawn_pump(

@@ -34,6 +34,7 @@ SSE_CASES = {
 EVENTS: dict[str, asyncio.Event] = {}
 STATS = {"in_flight": 0, "max_in_flight": 0}
 # /track: per group, requests in flight now and at most, and when each started (monotonic seconds).
+MEETINGS: dict[str, int] = {}
 GROUPS: dict[str, dict[str, typing.Any]] = {}
 # /flaky: per key, when each call arrived.
 FLAKY: dict[str, list[float]] = {}
@@ -181,6 +182,17 @@ async def _route(scope, receive, send, path: str, query: dict[str, str]) -> None
         # Waits (bounded) for the disconnect of `id`, so tests need no sleeps of their own.
         await _wait_event("disconnect:" + query["id"], query)
         await _json(send, {"disconnected": query["id"] in DISCONNECTED})
+    elif path == "/meet":
+        # Answers once `n` requests of `group` are in at the same time (bounded): concurrency proven.
+        key = "meet:" + query["group"]
+        MEETINGS[key] = MEETINGS.get(key, 0) + 1
+        if MEETINGS[key] >= int(query["n"]):
+            _event(key).set()
+        await _wait_event(key, query)
+        await _json(send, {"met": _event(key).is_set()})
+    elif path == "/peer":
+        # The client's address: one port per connection, so tests can count connections.
+        await _json(send, {"port": scope["client"][1], "http_version": scope["http_version"]})
     elif path == "/stats":
         await _json(send, dict(STATS))
     elif path == "/text":
