@@ -439,8 +439,8 @@ class _BaseClient:
     def _plain_request(self, method: str, url: URL | str) -> Request | None:
         """The request of `client.get(url)` with every argument left to the client, or None when
         the client's own settings (base_url, params) need the general `build_request`."""
-        if self._base_url is not None or self._params:
-            return None
+        if self._base_url is not None or self._params or method.upper() in ("POST", "PUT", "PATCH"):
+            return None  # (those three get httpx's `Content-Length: 0` from build_request)
         return Request._build(
             method.upper(),
             url if type(url) is URL else URL(url),

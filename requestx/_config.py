@@ -93,9 +93,9 @@ class Timeout:
             # requestx's own, or httpx's/httpx2's (the same four attributes)
             values: tuple[typing.Any, ...] = tuple(getattr(timeout, name) for name in _PHASES)
         elif isinstance(timeout, tuple):
-            if len(timeout) != 4:
-                raise ValueError("a timeout tuple must have four items: (connect, read, write, pool)")
-            values = timeout
+            if not 2 <= len(timeout) <= 4:
+                raise ValueError("a timeout tuple has two to four items: (connect, read[, write[, pool]])")
+            values = (*timeout, None, None)[:4]  # as httpx: the phases not given have no timeout
         elif timeout is _Unset:
             if _Unset in (connect, read, write, pool):
                 raise ValueError("Timeout needs either a default, e.g. Timeout(5.0), or all four values set")

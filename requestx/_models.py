@@ -561,14 +561,13 @@ class Response:
 
     is_informational = _StatusRange(100, 199)
     is_success = _StatusRange(200, 299)
-
-    @property
-    def is_redirect(self) -> bool:
-        return self.status_code in REDIRECT_CODES and "location" in self.headers
+    #: Any 3xx status, as httpx2 defines it (not all of them redirect: see `has_redirect_location`).
+    is_redirect = _StatusRange(300, 399)
 
     @property
     def has_redirect_location(self) -> bool:
-        return self.is_redirect
+        """A redirect status (301, 302, 303, 307, 308) with a Location to follow."""
+        return self.status_code in REDIRECT_CODES and "location" in self.headers
 
     is_client_error = _StatusRange(400, 499)
     is_server_error = _StatusRange(500, 599)
@@ -583,7 +582,7 @@ class Response:
         request = self.request
         if self.is_success:
             return self
-        if self.is_redirect:
+        if self.has_redirect_location:
             message = (
                 "{error_type} '{0.status_code} {0.reason_phrase}' for url '{0.url}'\n"
                 "Redirect location: '{0.headers[location]}'\n"

@@ -19,7 +19,9 @@ def _method(request: Request, status_code: int) -> str:
     method = request.method
     if status_code == 303 and method != "HEAD":
         return "GET"
-    if status_code in (301, 302) and method == "POST":
+    if status_code == 302 and method not in ("HEAD", "QUERY"):
+        return "GET"  # as browsers (and httpx2); QUERY keeps its method (RFC 10008 2.5)
+    if status_code == 301 and method == "POST":
         return "GET"
     return method
 

@@ -85,9 +85,6 @@ def test_timeout_refuses_incomplete_or_ambiguous_settings(
     ("timeout", "phases"),
     [((1, 2), (1, 2, None, None)), ((1, 2, 3), (1, 2, 3, None))],
 )
-@pytest.mark.xfail(
-    reason="requestx refuses a 2- or 3-item timeout tuple; httpx leaves the phases not given None", strict=True
-)
 def test_timeout_short_tuple(timeout: tuple[float, ...], phases: tuple[object, ...]) -> None:
     assert _phases(Timeout(timeout)) == phases  # type: ignore[arg-type]
 

@@ -40,7 +40,7 @@ def test_response_status_helpers() -> None:
     assert requestx.Response(503).is_server_error and requestx.Response(503).is_error
     redirect = requestx.Response(302, headers={"Location": "/x"})
     assert redirect.is_redirect and redirect.has_redirect_location
-    assert not requestx.Response(302).is_redirect  # no Location
+    assert requestx.Response(302).is_redirect and not requestx.Response(302).has_redirect_location
     r = requestx.Response(200, headers={"Link": '<https://a/next>; rel="next"'})
     assert r.links == {"next": {"url": "https://a/next", "rel": "next"}}
     with pytest.raises(RuntimeError):

@@ -52,11 +52,6 @@ def test_a_response_has_a_redirect_location_for_these_codes_only(status: int) ->
 
 
 @pytest.mark.parametrize(("status", "headers"), [(300, {}), (302, {}), (304, {}), (304, {"Location": "/y"})])
-@pytest.mark.xfail(
-    reason="requestx's Response.is_redirect is has_redirect_location; httpx's is any 3xx status "
-    "(tests/test_models.py asserts requestx's)",
-    strict=True,
-)
 def test_is_redirect_is_any_3xx(status: int, headers: dict[str, str]) -> None:
     assert requestx.Response(status, headers=headers).is_redirect
 
@@ -69,9 +64,6 @@ def _case(status: int, method: str, becomes: str, xfail: str | None = None) -> t
     return pytest.param(status, method, becomes, marks=marks, id=f"{status}-{method}")
 
 
-_302_ANY_TO_GET = "requestx turns only POST into GET on a 302; httpx (as browsers) any method but HEAD"
-
-
 @pytest.mark.parametrize(
     ("status", "method", "becomes"),
     [
@@ -79,9 +71,10 @@ _302_ANY_TO_GET = "requestx turns only POST into GET on a 302; httpx (as browser
         _case(301, "PUT", "PUT"),
         _case(301, "PATCH", "PATCH"),
         _case(302, "POST", "GET"),
-        _case(302, "PUT", "GET", xfail=_302_ANY_TO_GET),
-        _case(302, "PATCH", "GET", xfail=_302_ANY_TO_GET),
-        _case(302, "DELETE", "GET", xfail=_302_ANY_TO_GET),
+        _case(302, "PUT", "GET"),
+        _case(302, "PATCH", "GET"),
+        _case(302, "DELETE", "GET"),
+        _case(302, "QUERY", "QUERY"),  # httpx2: QUERY keeps its method (RFC 10008)
         _case(303, "POST", "GET"),
         _case(303, "PUT", "GET"),
         _case(303, "DELETE", "GET"),
