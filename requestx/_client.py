@@ -122,6 +122,10 @@ class _BaseClient:
         self.default_encoding = default_encoding
         self.trust_env = trust_env
         self._limits = limits
+        #: `limits` when they bound decoding otherwise than the defaults (streamed bodies read them).
+        self._decode_limits = (
+            limits if limits.max_decompressed_size is not None or limits.max_decompression_ratio is not None else None
+        )
         self._closed = False
         self._opened = False
         self._plain = False
@@ -514,7 +518,10 @@ class Client(_BaseClient):
     def _engine_send(self, request: Request, stream: bool) -> Response:
         started = time.perf_counter()
         raw = send_sync(self._core, self._outgoing(request, stream, self._retry))
-        return Response._from_engine(raw, request, self.default_encoding, started)
+        response = Response._from_engine(raw, request, self.default_encoding, started)
+        if self._decode_limits is not None:
+            response._limits = self._decode_limits
+        return response
 
     def send(
         self,
@@ -694,7 +701,10 @@ class AsyncClient(_BaseClient):
     async def _engine_send(self, request: Request, stream: bool) -> Response:
         started = time.perf_counter()
         raw = await send_async(self._core, self._outgoing(request, stream, self._retry))
-        return Response._from_engine(raw, request, self.default_encoding, started)
+        response = Response._from_engine(raw, request, self.default_encoding, started)
+        if self._decode_limits is not None:
+            response._limits = self._decode_limits
+        return response
 
     async def send(
         self,

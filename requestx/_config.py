@@ -125,10 +125,22 @@ class Timeout:
         return f"Timeout(connect={c}, read={r}, write={w}, pool={p})"
 
 
+#: What a body read whole may decompress to unless `Limits(max_decompressed_size=)` says otherwise:
+#: a decompression bomb read into `.content` stops here instead of taking the process's memory.
+DEFAULT_MAX_DECOMPRESSED = 1 << 30
+
+
 class Limits:
     """Connection pool limits: total connections, idle connections kept, idle expiry in seconds."""
 
-    __slots__ = ("keepalive_expiry", "max_connections", "max_keepalive_connections")
+    __slots__ = (
+        "keepalive_expiry",
+        "max_connections",
+        "max_decompressed_size",
+        "max_decompression_ratio",
+        "max_headers",
+        "max_keepalive_connections",
+    )
 
     def __init__(
         self,
@@ -136,7 +148,33 @@ class Limits:
         max_connections: int | None = None,
         max_keepalive_connections: int | None = None,
         keepalive_expiry: float | None = 5.0,
+        max_headers: int = 1000,
+        max_decompressed_size: int | None = None,
+        max_decompression_ratio: float | None = None,
     ) -> None:
+        """Additions to httpx's limits, each breach a typed error naming the limit:
+
+        - `max_headers`: the most header lines a response may have (`RemoteProtocolError`);
+        - `max_decompressed_size`: the most bytes a body may decompress to (`DecodingError`).
+          Unset, a body read whole (`.content`, `read()`) is capped at 1 GiB and an iterated one
+          is not (it comes in steps of about 1 MiB, whatever the ratio);
+        - `max_decompression_ratio`: decompressed bytes per received byte, beyond the first MiB.
+        """
+        if isinstance(max_headers, bool) or not isinstance(max_headers, int) or max_headers < 1:
+            raise ValueError(f"max_headers must be a positive int, not {max_headers!r}")
+        if max_decompressed_size is not None and (
+            isinstance(max_decompressed_size, bool)
+            or not isinstance(max_decompressed_size, int)
+            or max_decompressed_size < 0
+        ):
+            raise ValueError(f"max_decompressed_size must be a non-negative int or None, not {max_decompressed_size!r}")
+        if max_decompression_ratio is not None and not (
+            isinstance(max_decompression_ratio, (int, float)) and max_decompression_ratio >= 1
+        ):
+            raise ValueError(f"max_decompression_ratio must be a number of at least 1, not {max_decompression_ratio!r}")
+        self.max_headers = max_headers
+        self.max_decompressed_size = max_decompressed_size
+        self.max_decompression_ratio = None if max_decompression_ratio is None else float(max_decompression_ratio)
         for name, value in (
             ("max_connections", max_connections),
             ("max_keepalive_connections", max_keepalive_connections),
@@ -154,7 +192,17 @@ class Limits:
             self.max_connections,
             self.max_keepalive_connections,
             self.keepalive_expiry,
-        ) == (other.max_connections, other.max_keepalive_connections, other.keepalive_expiry)
+            self.max_headers,
+            self.max_decompressed_size,
+            self.max_decompression_ratio,
+        ) == (
+            other.max_connections,
+            other.max_keepalive_connections,
+            other.keepalive_expiry,
+            other.max_headers,
+            other.max_decompressed_size,
+            other.max_decompression_ratio,
+        )
 
     def __repr__(self) -> str:
         return (

@@ -6,13 +6,13 @@ from __future__ import annotations
 import codecs
 import datetime
 import functools
-import itertools
 import json as jsonlib
 import time
 import typing
 
 from . import _bridge
 from ._chunk_source import ChunkSource
+from ._config import DEFAULT_MAX_DECOMPRESSED, Limits
 from ._content import RequestContent, encode_request, encode_response
 from ._cookies import Cookies
 from ._exceptions import DecodingError, HTTPStatusError, RequestNotRead, ResponseNotRead, StreamClosed, StreamConsumed
@@ -403,6 +403,8 @@ class Response:
     _history: list[Response] | None = None
     _extensions: dict[str, typing.Any] | None = None
     _num_bytes_downloaded: int | None = None
+    #: The client's `Limits` when they bound decoding otherwise than the defaults (None: defaults).
+    _limits: Limits | None = None
     #: How many times the engine retried the request before this response (see `Retry`).
     retries = 0
 
@@ -441,9 +443,8 @@ class Response:
         body = stream._stream
         encoding = self._headers.get("content-encoding")
         if encoding and body:
-            decoder = Decoder(encoding)
             try:
-                body = decoder.decode(body) + decoder.flush()
+                body = b"".join(_decoded([body], Decoder(encoding, DEFAULT_MAX_DECOMPRESSED)))
             except DecodingError as exc:
                 raise self._decoding_failed(exc) from None
         self._content = body
@@ -681,46 +682,60 @@ class Response:
 
     def read(self) -> bytes:
         if self._content is None:
-            self._content = b"".join(self.iter_bytes())
+            self._content = b"".join(self._iter_decoded(None, whole=True))
         return self._content
 
     async def aread(self) -> bytes:
         if self._content is None:
-            self._content = b"".join([chunk async for chunk in self.aiter_bytes()])
+            self._content = b"".join([chunk async for chunk in self._aiter_decoded(None, whole=True)])
         return self._content
 
-    def _decoder(self) -> Decoder | None:
-        """The Content-Encoding decoder of a streamed body (buffered bodies arrive decoded)."""
+    def _decoder(self, whole: bool) -> Decoder | None:
+        """The Content-Encoding decoder of a streamed body (buffered bodies arrive decoded),
+        within the client's limits: a body read whole is capped by default, an iterated one
+        comes in steps of about 1 MiB (src/body/decode.rs) and is capped only when asked."""
         if self._stream is None:
             return None
         encoding = self.headers.get("content-encoding")
-        return Decoder(encoding) if encoding else None
+        if not encoding:
+            return None
+        limits = self._limits
+        size = None if limits is None else limits.max_decompressed_size
+        if size is None and whole:
+            size = DEFAULT_MAX_DECOMPRESSED
+        return Decoder(encoding, size, None if limits is None else limits.max_decompression_ratio)
 
     def _decoding_failed(self, exc: DecodingError) -> DecodingError:
         exc._request = self._request
         return exc
 
     def iter_bytes(self, chunk_size: int | None = None) -> typing.Iterator[bytes]:
-        """The body with Content-Encoding undone (gzip, deflate, br, zstd, stacked)."""
+        """The body with Content-Encoding undone (gzip, deflate, br, zstd, stacked), in pieces
+        of about 1 MiB at most whatever the compression ratio (unless `chunk_size` asks more)."""
+        return self._iter_decoded(chunk_size, whole=False)
+
+    def _iter_decoded(self, chunk_size: int | None, whole: bool) -> typing.Iterator[bytes]:
         if self._content is not None:
             yield from _rechunk([self._content], chunk_size)
             return
-        decoder = self._decoder()
+        decoder = self._decoder(whole)
         if decoder is None:
             yield from self.iter_raw(chunk_size)
             return
         try:
-            decoded = (decoder.decode(chunk) for chunk in self.iter_raw())
-            yield from _rechunk(itertools.chain(decoded, _lazy(decoder.flush)), chunk_size)
+            yield from _rechunk(_decoded(self.iter_raw(), decoder), chunk_size)
         except DecodingError as exc:
             raise self._decoding_failed(exc) from None
 
-    async def aiter_bytes(self, chunk_size: int | None = None) -> typing.AsyncIterator[bytes]:
+    def aiter_bytes(self, chunk_size: int | None = None) -> typing.AsyncIterator[bytes]:
+        return self._aiter_decoded(chunk_size, whole=False)
+
+    async def _aiter_decoded(self, chunk_size: int | None, whole: bool) -> typing.AsyncIterator[bytes]:
         if self._content is not None:
             for piece in _rechunk([self._content], chunk_size):
                 yield piece
             return
-        decoder = self._decoder()
+        decoder = self._decoder(whole)
         if decoder is None:
             async for chunk in self.aiter_raw(chunk_size):
                 yield chunk
@@ -728,12 +743,19 @@ class Response:
         cut = _Rechunker(chunk_size)
         try:
             async for raw in self.aiter_raw():
-                for piece in cut.feed(decoder.decode(raw)):
+                step = decoder.decode(raw)
+                while step:
+                    for piece in cut.feed(step):
+                        yield piece
+                    step = decoder.decode(b"")
+            step = decoder.flush()
+            while step:
+                for piece in cut.feed(step):
                     yield piece
-            tail = cut.feed(decoder.flush()) + cut.flush()
+                step = decoder.flush()
         except DecodingError as exc:
             raise self._decoding_failed(exc) from None
-        for piece in tail:
+        for piece in cut.flush():
             yield piece
 
     def iter_raw(self, chunk_size: int | None = None) -> typing.Iterator[bytes]:
@@ -915,8 +937,17 @@ def adopt_response(response: typing.Any) -> Response:
     return ours
 
 
-def _lazy(produce: typing.Callable[[], bytes]) -> typing.Iterator[bytes]:
-    yield produce()
+def _decoded(chunks: typing.Iterable[bytes], decoder: Decoder) -> typing.Iterator[bytes]:
+    """`chunks` decoded, step by bounded step (a chunk may decode into many steps)."""
+    for chunk in chunks:
+        step = decoder.decode(chunk)
+        while step:
+            yield step
+            step = decoder.decode(b"")
+    step = decoder.flush()
+    while step:
+        yield step
+        step = decoder.flush()
 
 
 class _Rechunker:

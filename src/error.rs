@@ -227,12 +227,9 @@ impl RxError {
         )
     }
 
-    /// A Content-Encoding decoder's own failure (corrupt or truncated data), told in words.
-    pub(crate) fn corrupt_body(what: &str) -> Self {
-        Self::new(
-            ErrorKind::DecodingError,
-            format!("failed to decode the response body: {what}"),
-        )
+    /// A decoded body beyond the client's `Limits` (a decompression bomb).
+    pub(crate) fn decoded_too_large(message: String) -> Self {
+        Self::new(ErrorKind::DecodingError, message)
     }
 
     /// As `corrupt_body`, for a decoder that reports an `io::Error` (kept as the cause).
@@ -256,7 +253,7 @@ impl RxError {
     pub(crate) fn from_reqwest(err: reqwest::Error) -> Self {
         Self {
             kind: classify(&err),
-            message: chain_message(&err),
+            message: head_limit_message(err.source()).unwrap_or_else(|| chain_message(&err)),
             causes: causes(err.source()),
         }
     }
@@ -275,12 +272,15 @@ impl RxError {
             },
             None => by_io(io_kind, true),
         };
-        Self {
-            kind,
-            message: format!(
+        let message = head_limit_message(err.source()).unwrap_or_else(|| {
+            format!(
                 "error sending request for url ({url}): {}",
                 chain_message(&err)
-            ),
+            )
+        });
+        Self {
+            kind,
+            message,
             causes: causes(err.source()),
         }
     }
@@ -373,6 +373,25 @@ struct Walk {
     verdict: Option<ErrorKind>,
     io_kind: Option<io::ErrorKind>,
     from_connection: bool,
+}
+
+/// The message for a response head over the client's limits (hyper reports both the header count
+/// and the head size as "message head is too large"), naming the limits to raise.
+fn head_limit_message(mut source: Option<&(dyn StdError + 'static)>) -> Option<String> {
+    while let Some(e) = source {
+        // (hyper's `is_parse_too_large` is for servers only: its message tells the client.)
+        if e.downcast_ref::<hyper::Error>()
+            .is_some_and(|h| h.is_parse() && h.to_string().contains("too large"))
+        {
+            return Some(
+                "the response head is over the client's limits: more header lines than \
+                 Limits(max_headers=...) allows (1000 by default), or over 400 KiB"
+                    .to_string(),
+            );
+        }
+        source = e.source();
+    }
+    None
 }
 
 fn walk(mut source: Option<&(dyn StdError + 'static)>) -> Walk {

@@ -102,6 +102,8 @@ def test_connection_refused() -> None:
         ("/headerflood", requestx.RemoteProtocolError),
         ("/badstatus", requestx.RemoteProtocolError),
         ("/badgzip", requestx.DecodingError),
+        ("/switch", requestx.RemoteProtocolError),  # a 101 nobody asked for (httpx raises)
+        ("/unknown-te", requestx.RemoteProtocolError),  # not read to the end of the connection
     ],
 )
 def test_hostile_server_sync(raw_server, path: str, exc: type[Exception]) -> None:
@@ -109,6 +111,31 @@ def test_hostile_server_sync(raw_server, path: str, exc: type[Exception]) -> Non
         with pytest.raises(exc):
             c.get(raw_server.url + path)
         assert c.get(raw_server.url + "/ok").text == "ok"  # the client is still fine
+
+
+def test_many_response_headers_within_the_limit(raw_server) -> None:
+    with requestx.Client() as c:
+        r = c.get(raw_server.url + "/many-headers")
+    assert r.text == "ok" and len(r.headers.get_list("set-cookie")) == 500  # hyper alone takes 100
+    with requestx.Client(limits=requestx.Limits(max_headers=100)) as c:
+        with pytest.raises(requestx.RemoteProtocolError, match=r"max_headers"):
+            c.get(raw_server.url + "/many-headers")
+        assert c.get(raw_server.url + "/ok").text == "ok"
+
+
+@pytest.mark.parametrize("phase", ["read", "connect"])
+def test_a_zero_timeout_always_times_out(server, phase: str) -> None:
+    """`timeout=0` is "fail unless ready now", every time (it raced the answer before)."""
+    timeout = requestx.Timeout(5, **{phase: 0})
+    error = requestx.ReadTimeout if phase == "read" else requestx.ConnectTimeout
+    with requestx.Client(timeout=timeout) as c:
+        for _ in range(200):
+            with pytest.raises(error):
+                c.get(server.url + "/small")
+    with requestx.Client() as c:
+        for _ in range(100):
+            with pytest.raises(requestx.TimeoutException):  # connect or read: neither is ready now
+                c.get(server.url + "/small", timeout=0)
 
 
 def test_hostile_server_async(raw_server, arun) -> None:

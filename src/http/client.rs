@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::config::{load_identity, Config, Live, Verify};
 use super::request::{self, Delivery, Outgoing, Timeouts};
 use super::retry::{self, Policy};
+use crate::body::decode::Bounds;
 use crate::bridge::hub::Hub;
 use crate::bridge::op::{Op, Spin};
 use crate::bridge::runtime::{self, Job};
@@ -134,7 +135,9 @@ impl ClientCore {
 impl ClientCore {
     #[new]
     #[pyo3(signature = (*, http1, http2, verify, max_connections, max_keepalive, keepalive_expiry,
-                        connect_timeout, proxy, trust_env, ca_der=None, check_hostname=true, cert=None))]
+                        connect_timeout, proxy, trust_env, ca_der=None, check_hostname=true, cert=None,
+                        max_headers=1000, max_decompressed_size=None,
+                        max_decompression_ratio=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -150,6 +153,9 @@ impl ClientCore {
         ca_der: Option<Vec<Vec<u8>>>,
         check_hostname: bool,
         cert: Option<(String, Option<String>)>,
+        max_headers: usize,
+        max_decompressed_size: Option<u64>,
+        max_decompression_ratio: Option<f64>,
     ) -> PyResult<Self> {
         if !http1 && !http2 {
             return Err(PyValueError::new_err(
@@ -178,6 +184,11 @@ impl ClientCore {
             connect_timeout: seconds(connect_timeout, "duration")?,
             proxy,
             trust_env,
+            max_headers,
+            decode_bounds: Bounds {
+                max_size: max_decompressed_size,
+                max_ratio: max_decompression_ratio,
+            },
         };
         let live = config
             .build(runtime::generation())

@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use tokio::sync::Semaphore;
 
 use super::phases::{ConnectDeadline, ConnectDeadlineLayer};
+use crate::body::decode::Bounds;
 use crate::error::RxError;
 
 /// Settings fixed at construction, kept to rebuild the reqwest client in a forked child.
@@ -25,6 +26,13 @@ pub(crate) struct Config {
     pub(crate) connect_timeout: Option<Duration>,
     pub(crate) proxy: Option<String>,
     pub(crate) trust_env: bool,
+    /// The most header lines a response head may have (hyper's default is 100; httpx takes any
+    /// number that fits its head size limit, and servers send a few hundred cookies and CSP
+    /// lines): beyond it the response is a RemoteProtocolError naming the limit. The default,
+    /// 1000, is `Limits(max_headers=)`'s.
+    pub(crate) max_headers: usize,
+    /// How far a buffered body may decompress (`Limits(max_decompressed_size=, ...)`).
+    pub(crate) decode_bounds: Bounds,
 }
 
 /// How server certificates are checked.
@@ -74,6 +82,7 @@ pub(crate) struct Live {
     /// Their requests are streams on one connection, so the limit (of connections, as in httpx)
     /// does not hold them: they give their permit back as soon as they know (`request.rs`).
     pub(crate) h2_origins: Option<Arc<parking_lot::Mutex<std::collections::HashSet<String>>>>,
+    pub(crate) decode_bounds: Bounds,
 }
 
 fn tls_provider() {
@@ -92,6 +101,7 @@ impl Config {
             .referer(false)
             .pool_max_idle_per_host(self.max_keepalive.unwrap_or(usize::MAX))
             .pool_idle_timeout(self.keepalive_expiry)
+            .http1_max_headers(self.max_headers)
             .tcp_nodelay(true);
         // Per request (see `phases.rs`); the client's own connect timeout when a request has none.
         b = b.connector_layer(ConnectDeadlineLayer {
@@ -126,6 +136,7 @@ impl Config {
             plain: self.plain_client(),
             permits: self.max_connections.map(|n| Arc::new(Semaphore::new(n))),
             h2_origins: (self.http2 && self.max_connections.is_some()).then(Arc::default),
+            decode_bounds: self.decode_bounds,
         })
     }
 
@@ -152,6 +163,7 @@ impl Config {
                 .pool_timer(hyper_util::rt::TokioTimer::new())
                 .pool_idle_timeout(self.keepalive_expiry)
                 .pool_max_idle_per_host(self.max_keepalive.unwrap_or(usize::MAX))
+                .http1_max_headers(self.max_headers)
                 .build(ConnectDeadline::new(http, self.connect_timeout));
         Some(client)
     }

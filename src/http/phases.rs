@@ -122,6 +122,12 @@ where
         Box::pin(async move {
             let outcome = match limit {
                 None => connecting.await.map_err(Into::into),
+                // Zero: "fail unless ready now", and a new connection never is (a poll could
+                // win the race on loopback now and then; httpx always times out).
+                Some(limit) if limit.is_zero() => Err(Box::new(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "timed out opening a connection",
+                )) as BoxError),
                 Some(limit) => match tokio::time::timeout(limit, connecting).await {
                     Ok(r) => r.map_err(Into::into),
                     Err(_) => Err(Box::new(std::io::Error::new(
@@ -243,10 +249,19 @@ impl Phases {
         let Some(first) = first else {
             return send.await; // no read or write timeout: nothing to watch
         };
+        tokio::pin!(send);
+        if first.is_zero() {
+            // A zero timeout means "fail unless ready now", deterministically: one poll, no race
+            // between the answer and a timer of zero (httpx always times out there).
+            return match crate::body::incoming::poll_once(send.as_mut()).await {
+                std::task::Poll::Ready(sent) => sent,
+                std::task::Poll::Pending if writing => Err(RxError::write_timeout()),
+                std::task::Poll::Pending => Err(RxError::head_timeout()),
+            };
+        }
         // A phase without a limit of its own (connecting, a streamed body) is looked at again
         // this often, to start the next phase's limit from when it began.
         let recheck = self.read.or(self.write).unwrap_or(first);
-        tokio::pin!(send);
         let timer = tokio::time::sleep_until(progress.started + first);
         tokio::pin!(timer);
         loop {

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::Live;
 use super::phases::Phases;
-use crate::body::decode::Chain;
+use crate::body::decode::{Bounds, Chain};
 use crate::body::incoming::Incoming;
 use crate::body::presized::{read_presized, PRESIZED_MAX, PRESIZED_MIN};
 use crate::body::response::{Body, RawResponse};
@@ -195,6 +195,31 @@ fn no_host(py: Python<'_>, url: &str) -> PyErr {
     )
 }
 
+/// A response head h11 (httpx) refuses: a protocol switch the request did not ask for, or a
+/// transfer coding other than chunked last (hyper would read such a body to the connection's end).
+fn refuse_unasked(status: u16, headers: &HeaderMap, asked_upgrade: bool) -> Result<(), RxError> {
+    if status == 101 && !asked_upgrade {
+        return Err(RxError::new(
+            ErrorKind::RemoteProtocolError,
+            "the server switched protocols (101) though the request asked for no upgrade",
+        ));
+    }
+    for value in headers.get_all(reqwest::header::TRANSFER_ENCODING) {
+        let last = value
+            .to_str()
+            .ok()
+            .and_then(|codings| codings.rsplit(',').next())
+            .map(str::trim);
+        if !last.is_some_and(|coding| coding.eq_ignore_ascii_case("chunked")) {
+            return Err(RxError::new(
+                ErrorKind::RemoteProtocolError,
+                format!("unsupported Transfer-Encoding in the response: {value:?}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The key of `url`'s origin (scheme, host and port) in `Live::h2_origins`.
 fn origin_of(url: &Url) -> String {
     format!(
@@ -254,6 +279,7 @@ pub(crate) async fn execute(
     closed: CancellationToken,
 ) -> Result<RawResponse, RxError> {
     let h2_origins = live.h2_origins.clone();
+    let bounds = live.decode_bounds;
     let h2_origin = h2_origins.as_ref().map(|_| origin_of(request.url()));
     let mut permit = acquire(live.permits.clone(), timeouts.pool).await?;
     if let (Some(origins), Some(origin)) = (&h2_origins, &h2_origin) {
@@ -262,6 +288,7 @@ pub(crate) async fn execute(
         }
     }
     let head_only = request.method() == Method::HEAD;
+    let asked_upgrade = request.headers().contains_key(reqwest::header::UPGRADE);
     let mut request = request;
     let phases = Phases::new(
         &mut request,
@@ -281,6 +308,7 @@ pub(crate) async fn execute(
         }
     }
     let headers = response.take_headers();
+    refuse_unasked(status, &headers, asked_upgrade)?;
     let body = match delivery {
         Delivery::Stream => Body::Streamed(spawn_pump(
             response,
@@ -303,7 +331,7 @@ pub(crate) async fn execute(
             None => {
                 let chunks = read_all(&mut response, timeouts.read).await?;
                 drop(permit);
-                Body::Buffered(decode_buffered(&headers, chunks)?)
+                Body::Buffered(decode_buffered(&headers, chunks, bounds)?)
             }
         },
     };
@@ -350,14 +378,19 @@ async fn read_all(response: &mut Incoming, read: Option<Duration>) -> Result<Vec
 }
 
 /// Undoes Content-Encoding on a whole body here, on a tokio thread, off the GIL.
-fn decode_buffered(headers: &HeaderMap, chunks: Vec<Bytes>) -> Result<Vec<Bytes>, RxError> {
+fn decode_buffered(
+    headers: &HeaderMap,
+    chunks: Vec<Bytes>,
+    bounds: Bounds,
+) -> Result<Vec<Bytes>, RxError> {
     let Some(encoding) = headers.get(reqwest::header::CONTENT_ENCODING) else {
         return Ok(chunks);
     };
     if chunks.is_empty() {
         return Ok(chunks); // HEAD, 204, 304: nothing to decode
     }
-    let Some(chain) = Chain::for_header(&String::from_utf8_lossy(encoding.as_bytes()))? else {
+    let Some(chain) = Chain::for_header(&String::from_utf8_lossy(encoding.as_bytes()), bounds)?
+    else {
         return Ok(chunks);
     };
     Ok(vec![Bytes::from(chain.decode_all(&chunks)?)])

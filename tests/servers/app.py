@@ -35,6 +35,7 @@ EVENTS: dict[str, asyncio.Event] = {}
 STATS = {"in_flight": 0, "max_in_flight": 0}
 # /track: per group, requests in flight now and at most, and when each started (monotonic seconds).
 MEETINGS: dict[str, int] = {}
+BOMBS: dict[tuple[str, int], bytes] = {}
 GROUPS: dict[str, dict[str, typing.Any]] = {}
 # /flaky: per key, when each call arrived.
 FLAKY: dict[str, list[float]] = {}
@@ -332,6 +333,23 @@ async def _route(scope, receive, send, path: str, query: dict[str, str]) -> None
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         for i in range(0, len(body), chunk):
             await send({"type": "http.response.body", "body": body[i : i + chunk], "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    elif path == "/bomb":
+        # `mib` MiB of zeros, compressed with `enc` (a decompression bomb: ~1000:1 or better).
+        key = (query["enc"], int(query["mib"]))
+        if key not in BOMBS:
+            body = bytes(key[1] << 20)
+            for enc in key[0].split(","):
+                body = _compress(enc, body)
+            BOMBS[key] = body
+        body = BOMBS[key]
+        headers = [
+            (b"content-type", b"application/octet-stream"),
+            (b"content-encoding", key[0].replace(",", ", ").encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for i in range(0, len(body), 16384):
+            await send({"type": "http.response.body", "body": body[i : i + 16384], "more_body": True})
         await send({"type": "http.response.body", "body": b""})
     elif path == "/digest":
         # An independent RFC 7616 check (user "user", password "pass"), not the client's code.

@@ -25,6 +25,13 @@ RESPONSES: dict[str, bytes] = {
         b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Encoding: gzip\r\nContent-Length: 12\r\n\r\nnot gzipped!"
     ),
     "/badstatus": b"HTTP/1.1 9999 Nope\r\nContent-Length: 0\r\n\r\n",
+    # 500 header lines: more than hyper's default of 100, fewer than httpx's order of magnitude.
+    "/many-headers": b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n"
+    + b"".join(b"Set-Cookie: c%d=v\r\n" % i for i in range(500))
+    + b"\r\nok",
+    # A protocol switch nobody asked for, and a transfer coding nobody knows (h11 refuses both).
+    "/switch": b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: nonsense\r\n\r\n",
+    "/unknown-te": b"HTTP/1.1 200 OK\r\nConnection: close\r\nTransfer-Encoding: mystery\r\n\r\nbody",
     "/ok": b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
 }
 
