@@ -65,18 +65,23 @@ def _is_timeout_shaped(value: object) -> bool:
 
 
 class Timeout:
-    """httpx's four timeouts. `read` bounds each read from the socket, not the whole response.
+    """httpx's four timeouts. `read` bounds each read from the socket, not the whole response;
+    `total` (an addition to httpx's, unset by default) bounds the whole request: the wait for a
+    connection, retries, the response head and the whole body, streamed or not.
 
-    Timeout(10.0), Timeout(None), Timeout(10.0, connect=5.0), Timeout(connect=5, read=10, write=10, pool=5)
+    Timeout(10.0), Timeout(None), Timeout(10.0, connect=5.0), Timeout(connect=5, read=10, write=10, pool=5),
+    Timeout(10.0, total=60)
     """
 
-    __slots__ = ("_tuple", "connect", "pool", "read", "write")
+    __slots__ = ("_tuple", "connect", "pool", "read", "total", "write")
 
     connect: float | None
     read: float | None
     write: float | None
     pool: float | None
-    _tuple: tuple[float | None, float | None, float | None, float | None]
+    total: float | None
+    #: (connect, read, write, pool, total), as the engine takes them.
+    _tuple: tuple[float | None, float | None, float | None, float | None, float | None]
 
     def __init__(
         self,
@@ -86,12 +91,16 @@ class Timeout:
         read: float | typing.Any | None = _Unset,
         write: float | typing.Any | None = _Unset,
         pool: float | typing.Any | None = _Unset,
+        total: float | None = None,
     ) -> None:
+        self.total = _seconds(total, "total")
         if isinstance(timeout, Timeout) or _is_timeout_shaped(timeout):
             if not (connect is _Unset and read is _Unset and write is _Unset and pool is _Unset):
                 raise ValueError("Timeout(timeout=Timeout(...)) takes no other arguments")
             # requestx's own, or httpx's/httpx2's (the same four attributes)
             values: tuple[typing.Any, ...] = tuple(getattr(timeout, name) for name in _PHASES)
+            if total is None:
+                self.total = _seconds(getattr(timeout, "total", None), "total")
         elif isinstance(timeout, tuple):
             if not 2 <= len(timeout) <= 4:
                 raise ValueError("a timeout tuple has two to four items: (connect, read[, write[, pool]])")
@@ -107,10 +116,13 @@ class Timeout:
         self.read = _seconds(values[1], "read")
         self.write = _seconds(values[2], "write")
         self.pool = _seconds(values[3], "pool")
-        self._tuple = (self.connect, self.read, self.write, self.pool)
+        self._tuple = (self.connect, self.read, self.write, self.pool, self.total)
 
     def as_dict(self) -> dict[str, float | None]:
-        return {"connect": self.connect, "read": self.read, "write": self.write, "pool": self.pool}
+        phases = {"connect": self.connect, "read": self.read, "write": self.write, "pool": self.pool}
+        if self.total is not None:
+            phases["total"] = self.total  # only when set: httpx's own transports see its four keys
+        return phases
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Timeout) and self._tuple == other._tuple
@@ -119,10 +131,11 @@ class Timeout:
         return hash(self._tuple)
 
     def __repr__(self) -> str:
-        c, r, w, p = self._tuple
+        c, r, w, p, total = self._tuple
+        extra = "" if total is None else f", total={total}"
         if c == r == w == p:
-            return f"Timeout(timeout={c})"
-        return f"Timeout(connect={c}, read={r}, write={w}, pool={p})"
+            return f"Timeout(timeout={c}{extra})"
+        return f"Timeout(connect={c}, read={r}, write={w}, pool={p}{extra})"
 
 
 #: What a body read whole may decompress to unless `Limits(max_decompressed_size=)` says otherwise:

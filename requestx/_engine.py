@@ -32,7 +32,14 @@ __all__ = [
 STREAM_OR_RAW = 2
 
 VerifyTypes = typing.Union[bool, str, "os.PathLike[str]", ssl.SSLContext]
-Timeouts = tuple[typing.Optional[float], typing.Optional[float], typing.Optional[float], typing.Optional[float]]
+#: (connect, read, write, pool, total), in seconds.
+Timeouts = tuple[
+    typing.Optional[float],
+    typing.Optional[float],
+    typing.Optional[float],
+    typing.Optional[float],
+    typing.Optional[float],
+]
 #: A request as it crosses into the engine: (method, url, headers, body, timeouts, delivery, retry).
 Outgoing = tuple[str, str, list[tuple[bytes, bytes]], typing.Any, Timeouts, int, typing.Optional[Retry]]
 
@@ -125,12 +132,12 @@ def _verify_arg(verify: VerifyTypes, trust_env: bool) -> str | None:
 def request_timeouts(
     request: Request, default: Timeout, default_dict: dict[str, float | None] | None = None
 ) -> Timeouts:
-    """The engine's (connect, read, write, pool) for `request`: its `timeout` extension, else
-    `default`. `default_dict` is the client's own extension dict, recognised by identity (no lookups)."""
+    """The engine's (connect, read, write, pool, total) for `request`: its `timeout` extension,
+    else `default`. `default_dict` is the client's own extension dict, recognised by identity."""
     t = request.extensions.get("timeout")
     if t is None or t is default_dict:
         return default._tuple
-    return (t.get("connect"), t.get("read"), t.get("write"), t.get("pool"))
+    return (t.get("connect"), t.get("read"), t.get("write"), t.get("pool"), t.get("total"))
 
 
 def make_core(

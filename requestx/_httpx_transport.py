@@ -82,7 +82,7 @@ class _Host:
         if t is None:
             timeouts = DEFAULT_TIMEOUT_CONFIG._tuple
         else:
-            timeouts = (t.get("connect"), t.get("read"), t.get("write"), t.get("pool"))
+            timeouts = (t.get("connect"), t.get("read"), t.get("write"), t.get("pool"), t.get("total"))
         return outgoing(request.method, str(url), headers, body, timeouts, STREAM_OR_RAW, retry)
 
     def response(

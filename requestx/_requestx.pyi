@@ -26,7 +26,7 @@ __all__ = [
     "json_loads",
 ]
 
-_Timeouts = tuple[float | None, float | None, float | None, float | None]
+_Timeouts = tuple[float | None, float | None, float | None, float | None, float | None]
 _RawResponse = tuple[int, str, RawHeaders, Any, int]
 #: A request as it crosses into the engine: (method, url, headers, body, timeouts, delivery, retry).
 _Outgoing = tuple[str, str, list[tuple[bytes, bytes]], "bytes | BodySender | None", _Timeouts, int, "Retry | None"]

@@ -211,6 +211,14 @@ impl RxError {
         Self::new(ErrorKind::ReadTimeout, "timed out waiting for the response")
     }
 
+    /// A request (with its body and retries) still going when its `Timeout(total=)` ran out.
+    pub(crate) fn total_timeout() -> Self {
+        Self::new(
+            ErrorKind::ReadTimeout,
+            "timed out: the request's total deadline (Timeout(total=...)) passed",
+        )
+    }
+
     /// A body read that took longer than the read timeout.
     pub(crate) fn body_read_timeout() -> Self {
         Self::new(

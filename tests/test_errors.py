@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+import uuid
 
 import pytest
 
@@ -17,6 +18,8 @@ import requestx
         ("example.org", requestx.UnsupportedProtocol),
         ("/relative/path", requestx.UnsupportedProtocol),
         ("http://", requestx.UnsupportedProtocol),  # httpx's classes for what it sends
+        ("http:///path", requestx.UnsupportedProtocol),  # never a lookup of the host "path"
+        ("http:/path", requestx.UnsupportedProtocol),
         ("http://exa mple.org/", requestx.InvalidURL),
         ("http://127.0.0.1:99999/", requestx.ConnectError),
         ("http://[::1/", requestx.InvalidURL),
@@ -236,3 +239,54 @@ def test_exception_hierarchy() -> None:
     assert not issubclass(requestx.InvalidURL, requestx.HTTPError)
     with pytest.raises(RuntimeError):
         _ = requestx.ReadError("x").request
+
+
+# --- the total deadline (`Timeout(total=)`, an addition to httpx) -----------------------------------
+
+
+def test_a_total_deadline_bounds_a_trickling_body(server, arun) -> None:
+    """20 chunks 0.1 s apart: no read waits long, so only a total deadline can stop it."""
+    params = {"chunks": 20, "delay": 0.1}
+    timeout = requestx.Timeout(5.0, total=0.5)
+    started = time.monotonic()
+    with requestx.Client(timeout=timeout) as c:
+        with pytest.raises(requestx.ReadTimeout, match="total"):
+            c.get(server.url + "/stream", params=params)  # read whole
+        with c.stream("GET", server.url + "/stream", params=params) as r, pytest.raises(requestx.ReadTimeout):
+            for _ in r.iter_bytes():
+                pass
+        assert c.get(server.url + "/small").status_code == 200  # the client goes on
+    assert time.monotonic() - started < 4  # two deadlines of 0.5 s, not two bodies of 2 s
+
+    async def main() -> None:
+        async with requestx.AsyncClient(timeout=timeout) as c:
+            with pytest.raises(requestx.ReadTimeout, match="total"):
+                await c.get(server.url + "/stream", params=params)
+            async with c.stream("GET", server.url + "/stream", params=params) as r:
+                with pytest.raises(requestx.ReadTimeout):
+                    await r.aread()
+
+    arun(main)
+    with requestx.Client() as c:  # a per-request total, and the pool's requests
+        with pytest.raises(requestx.ReadTimeout):
+            c.get(server.url + "/stream", params=params, timeout=timeout)
+        results = list(c.map([c.build_request("GET", server.url + "/stream", params=params, timeout=timeout)]))
+        assert isinstance(results[0], requestx.ReadTimeout)
+
+
+def test_a_total_deadline_stops_retries(server) -> None:
+    key = uuid.uuid4().hex
+    retry = requestx.Retry(10, backoff_factor=0.2, status_forcelist=[503])
+    with requestx.Client(retries=retry, timeout=requestx.Timeout(5.0, total=0.6)) as c:
+        with pytest.raises(requestx.ReadTimeout, match="total"):
+            c.get(server.url + "/flaky", params={"key": key, "fail": 100})
+        calls = c.get(server.url + "/flaky-stats", params={"key": key}).json()["calls"]
+    assert 1 <= len(calls) < 10  # the backoff of ten retries is far longer than the deadline
+
+
+def test_total_timeout_settings() -> None:
+    t = requestx.Timeout(5.0, total=30)
+    assert t.total == 30.0 and t.as_dict()["total"] == 30.0 and "total" not in requestx.Timeout(5.0).as_dict()
+    assert repr(t) == "Timeout(timeout=5.0, total=30.0)" and requestx.Timeout(t) == t
+    with pytest.raises(ValueError):
+        requestx.Timeout(5.0, total=-1)

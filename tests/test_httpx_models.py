@@ -81,11 +81,14 @@ def test_the_responses_an_auth_flow_consumed_are_in_the_history(server, arun) ->
     assert arun(main) == [401]
 
 
-def test_credentials_in_the_url_become_basic_auth(server, arun) -> None:
+def test_credentials_in_the_url_become_basic_auth(server, tls_server, tls_certs, arun) -> None:
     url = server.url.replace("http://", "http://user:pa%20ss@") + "/echo"
     expected = requestx.BasicAuth("user", "pa ss")._header  # type: ignore[attr-defined]
-    with requestx.Client() as c:
-        assert dict(_echoed_headers(c.get(url)))["authorization"] == expected
+    with requestx.Client(verify=tls_certs["ca"]) as c:
+        for target in (url, tls_server.url.replace("https://", "https://user:pa%20ss@") + "/echo"):
+            sent = _echoed_headers(c.get(target))
+            assert [v for k, v in sent if k == "authorization"] == [expected]  # once, from the auth
+            assert "user" not in dict(sent)["host"]
 
     async def main() -> str:
         async with requestx.AsyncClient() as c:

@@ -124,6 +124,7 @@ pub(crate) fn spawn_pump(
     permit: Option<OwnedSemaphorePermit>,
     closed: CancellationToken,
     already: Already,
+    deadline: Option<tokio::time::Instant>,
 ) -> BodyStream {
     let (tx, rx) = mpsc::channel(BUFFERED_CHUNKS);
     let waiting: Waiting = Arc::default();
@@ -137,6 +138,9 @@ pub(crate) fn spawn_pump(
             _ = closed.cancelled() => {
                 end.send(Err(RxError::closed_in_flight())).await;
             }
+            _ = until(deadline) => {
+                end.send(Err(RxError::total_timeout())).await;
+            }
             _ = pump(response, read_timeout, &end, already) => {}
         }
         drop(end);
@@ -147,6 +151,14 @@ pub(crate) fn spawn_pump(
         pending: Arc::default(),
         waiting,
         permit: parking_lot::Mutex::new(permit),
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 

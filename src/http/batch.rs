@@ -117,14 +117,17 @@ async fn run_item(
     timeouts: Timeouts,
     policy: Option<Arc<Policy>>,
 ) {
-    let work = retry::run(policy, request, |request| {
-        let (inner, live, closed) = (inner.clone(), live.clone(), closed.clone());
-        async move {
-            // Each attempt waits for its own turn: a retry is one more request to the host.
-            let _pass = inner.gate.enter(request.url()).await;
-            request::execute(live, request, timeouts, request::Delivery::Whole, closed).await
-        }
-    });
+    let work = request::within_deadline(
+        timeouts.deadline,
+        retry::run(policy, request, |request| {
+            let (inner, live, closed) = (inner.clone(), live.clone(), closed.clone());
+            async move {
+                // Each attempt waits for its own turn: a retry is one more request to the host.
+                let _pass = inner.gate.enter(request.url()).await;
+                request::execute(live, request, timeouts, request::Delivery::Whole, closed).await
+            }
+        }),
+    );
     let outcome = tokio::select! {
         biased;
         _ = inner.cancel.cancelled() => {

@@ -117,9 +117,12 @@ impl ClientCore {
         let done = slot.clone();
         let closed = self.closed.clone();
         let task = Box::pin(async move {
-            let work = retry::run(policy, request, |request| {
-                request::execute(live.clone(), request, timeouts, stream, closed.clone())
-            });
+            let work = request::within_deadline(
+                timeouts.deadline,
+                retry::run(policy, request, |request| {
+                    request::execute(live.clone(), request, timeouts, stream, closed.clone())
+                }),
+            );
             let outcome = tokio::select! {
                 biased;
                 _ = closed.cancelled() => Err(RxError::closed_in_flight()),

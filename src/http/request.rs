@@ -29,9 +29,19 @@ pub(crate) struct Timeouts {
     pub(crate) read: Option<Duration>,
     pub(crate) write: Option<Duration>,
     pub(crate) pool: Option<Duration>,
+    /// `Timeout(total=)`: when the whole request (the wait for the pool, retries, the head and the
+    /// body, streamed or not) must be over, counted from its submission.
+    pub(crate) deadline: Option<tokio::time::Instant>,
 }
 
-pub(crate) type TimeoutArgs = (Option<f64>, Option<f64>, Option<f64>, Option<f64>);
+/// (connect, read, write, pool, total), in seconds.
+pub(crate) type TimeoutArgs = (
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+);
 
 impl Timeouts {
     pub(crate) fn from_args(args: TimeoutArgs) -> PyResult<Self> {
@@ -40,7 +50,22 @@ impl Timeouts {
             read: seconds(args.1, "timeout")?,
             write: seconds(args.2, "timeout")?,
             pool: seconds(args.3, "timeout")?,
+            deadline: seconds(args.4, "timeout")?.map(|total| tokio::time::Instant::now() + total),
         })
+    }
+}
+
+/// `work` (a request with its retries), failed with a timeout when `deadline` passes first:
+/// dropping it cancels the socket work.
+pub(crate) async fn within_deadline<T>(
+    deadline: Option<tokio::time::Instant>,
+    work: impl std::future::Future<Output = Result<T, RxError>>,
+) -> Result<T, RxError> {
+    match deadline {
+        None => work.await,
+        Some(deadline) => tokio::time::timeout_at(deadline, work)
+            .await
+            .unwrap_or_else(|_| Err(RxError::total_timeout())),
     }
 }
 
@@ -181,10 +206,32 @@ pub(crate) fn parse_url(py: Python<'_>, url: &str) -> PyResult<Url> {
             ))
         }
     }
-    if parsed.host_str().is_none_or(str::is_empty) {
+    if parsed.host_str().is_none_or(str::is_empty) || !has_authority(url) {
         return Err(no_host(py, url));
     }
+    let mut parsed = parsed;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        // Credentials in the URL are the auth flow's (Basic, in the Authorization header it
+        // sets), never sent as they are: reqwest would add a second Authorization header.
+        let _ = parsed.set_username("");
+        let _ = parsed.set_password(None);
+    }
     Ok(parsed)
+}
+
+/// Whether `url` (of a special scheme, which WHATWG parses leniently) names a host after
+/// `scheme://`: WHATWG reads `http:///path` and `http:/path` as the host `path`, httpx as no host,
+/// and a request must never go to a host taken from a path.
+fn has_authority(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once(':') else {
+        return false;
+    };
+    let Some(rest) = rest.strip_prefix("//") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#', '\\']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or("");
+    !host.is_empty() && !host.starts_with(':')
 }
 
 fn no_host(py: Python<'_>, url: &str) -> PyErr {
@@ -316,15 +363,21 @@ pub(crate) async fn execute(
             permit,
             closed,
             Already::default(),
+            timeouts.deadline,
         )),
         Delivery::StreamOrRaw => match ready_body(&mut response).await {
             Ok(chunks) => {
                 drop(permit);
                 Body::Buffered(chunks)
             }
-            Err(already) => {
-                Body::Streamed(spawn_pump(response, timeouts.read, permit, closed, already))
-            }
+            Err(already) => Body::Streamed(spawn_pump(
+                response,
+                timeouts.read,
+                permit,
+                closed,
+                already,
+                timeouts.deadline,
+            )),
         },
         Delivery::Whole => match presized_length(&headers, status, head_only) {
             Some(length) => read_presized(&mut response, length, timeouts.read, permit).await?,
@@ -394,4 +447,26 @@ fn decode_buffered(
         return Ok(chunks);
     };
     Ok(vec![Bytes::from(chain.decode_all(&chunks)?)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_authority;
+
+    #[test]
+    fn a_host_must_follow_the_scheme() {
+        for url in ["http://a/", "https://u:p@a:1/x", "http://[::1]:8080"] {
+            assert!(has_authority(url), "{url}");
+        }
+        for url in [
+            "http:///path",
+            "http:/path",
+            "http:path",
+            "http://:80/",
+            "http://u@/",
+            "http:\\\\a/",
+        ] {
+            assert!(!has_authority(url), "{url}");
+        }
+    }
 }
