@@ -138,7 +138,7 @@ pub(crate) fn spawn_pump(
             _ = closed.cancelled() => {
                 end.send(Err(RxError::closed_in_flight())).await;
             }
-            _ = until(deadline) => {
+            () = crate::http::request::until(deadline) => {
                 end.send(Err(RxError::total_timeout())).await;
             }
             _ = pump(response, read_timeout, &end, already) => {}
@@ -151,14 +151,6 @@ pub(crate) fn spawn_pump(
         pending: Arc::default(),
         waiting,
         permit: parking_lot::Mutex::new(permit),
-    }
-}
-
-/// Sleeps until `deadline`, or forever without one.
-async fn until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
 

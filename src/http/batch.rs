@@ -117,17 +117,14 @@ async fn run_item(
     timeouts: Timeouts,
     policy: Option<Arc<Policy>>,
 ) {
-    let work = request::within_deadline(
-        timeouts.deadline,
-        retry::run(policy, request, |request| {
-            let (inner, live, closed) = (inner.clone(), live.clone(), closed.clone());
-            async move {
-                // Each attempt waits for its own turn: a retry is one more request to the host.
-                let _pass = inner.gate.enter(request.url()).await;
-                request::execute(live, request, timeouts, request::Delivery::Whole, closed).await
-            }
-        }),
-    );
+    let work = retry::run(policy, request, |request| {
+        let (inner, live, closed) = (inner.clone(), live.clone(), closed.clone());
+        async move {
+            // Each attempt waits for its own turn: a retry is one more request to the host.
+            let _pass = inner.gate.enter(request.url()).await;
+            request::execute(live, request, timeouts, request::Delivery::Whole, closed).await
+        }
+    });
     let outcome = tokio::select! {
         biased;
         _ = inner.cancel.cancelled() => {
@@ -137,6 +134,7 @@ async fn run_item(
             Err(RxError::closed_in_flight())
         }
         outcome = work => outcome,
+        () = request::until(timeouts.deadline) => Err(RxError::total_timeout()),
     };
     inner.finish(key, outcome);
 }

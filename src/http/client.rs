@@ -117,16 +117,14 @@ impl ClientCore {
         let done = slot.clone();
         let closed = self.closed.clone();
         let task = Box::pin(async move {
-            let work = request::within_deadline(
-                timeouts.deadline,
-                retry::run(policy, request, |request| {
-                    request::execute(live.clone(), request, timeouts, stream, closed.clone())
-                }),
-            );
+            let work = retry::run(policy, request, |request| {
+                request::execute(live.clone(), request, timeouts, stream, closed.clone())
+            });
             let outcome = tokio::select! {
                 biased;
                 _ = closed.cancelled() => Err(RxError::closed_in_flight()),
                 r = work => r,
+                () = request::until(timeouts.deadline) => Err(RxError::total_timeout()),
             };
             done.complete(outcome);
         });
