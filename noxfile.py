@@ -1,4 +1,5 @@
-"""The same commands locally, in CI (.ci/run) and by hand: `nox -s tests`, `nox -s lint`, `nox -s bench`.
+"""The same commands locally, in CI (.ci/run) and by hand: `nox -s tests`, `nox -s lint`, `nox -s bench`,
+`nox -s fuzz` (not in CI).
 
 `tests` runs the whole runtime matrix (asyncio, uvloop, trio, anyio on both backends, threads): it is
 a pytest parameter of every async test, so one run covers them all; `nox -s tests -- -k trio` narrows it.
@@ -30,13 +31,22 @@ def lint(session: nox.Session) -> None:
     """ruff, mypy --strict on the package and stubtest on the native stub, cargo fmt, clippy -D warnings,
     and the Rust unit tests."""
     session.install("-e", ".[lint]")
-    session.run("ruff", "check", "requestx", "tests", "benchmarks", "noxfile.py")
-    session.run("ruff", "format", "--check", "requestx", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "check", "requestx", "tests", "benchmarks", "fuzz", "noxfile.py")
+    session.run("ruff", "format", "--check", "requestx", "tests", "benchmarks", "fuzz", "noxfile.py")
     session.run("mypy", "--strict", "requestx")
     session.run("python", "-m", "mypy.stubtest", "requestx._requestx")
     session.run("cargo", "fmt", "--check", external=True)
     session.run("cargo", "test", "--release", "--lib", external=True)
     session.run("cargo", "clippy", "--release", "--all-targets", "--", "-D", "warnings", external=True)
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """Property-based fuzzing of the parsers of untrusted input (fuzz/test_parsers.py): URLs,
+    headers, cookies, query strings, and the Rust decoders behind them. `FUZZ_EXAMPLES` per target
+    (20,000 by default, about a minute each). Not in CI's default path."""
+    session.install("-e", ".[fuzz]")
+    session.run("python", "-m", "pytest", "fuzz", "-p", "no:cacheprovider", "-o", "timeout=0", *session.posargs)
 
 
 @nox.session

@@ -33,7 +33,9 @@ class _CookieRequest(urllib.request.Request):
 
     def add_unredirected_header(self, key: str, value: str) -> None:
         super().add_unredirected_header(key, value)
-        self.request.headers[key] = value
+        # A cookie's value came in as the server's bytes (decoded as UTF-8 when not ASCII): it
+        # goes back as those bytes, not as a str the request's ASCII headers would refuse.
+        self.request.headers[key] = value.encode("utf-8")
 
 
 class _CookieResponse:
@@ -134,6 +136,8 @@ class Cookies(typing.MutableMapping[str, str]):
     def __getitem__(self, name: str) -> str:
         value = self.get(name)
         if value is None:
+            if any(cookie.name == name for cookie in self.jar):
+                return ""  # a cookie without a value ("Set-Cookie: flag"): it is there, empty
             raise KeyError(name)
         return value
 

@@ -105,7 +105,7 @@ class Headers(typing.MutableMapping[str, str]):
 
     def keys(self) -> typing.KeysView[str]:
         enc = self.encoding
-        return {k.decode(enc).lower(): None for k, _ in self._list}.keys()
+        return {k.lower().decode(enc): None for k, _ in self._list}.keys()
 
     def values(self) -> typing.ValuesView[str]:
         return {k: self[k] for k in self.keys()}.values()
@@ -115,7 +115,19 @@ class Headers(typing.MutableMapping[str, str]):
 
     def multi_items(self) -> list[tuple[str, str]]:
         enc = self.encoding
-        return [(k.decode(enc).lower(), v.decode(enc)) for k, v in self._list]
+        return [(k.lower().decode(enc), v.decode(enc)) for k, v in self._list]
+
+    def _lookup(self, key: str) -> bytes:
+        """`key` as the bytes of a name, in the headers' own encoding as httpx encodes it (so a
+        name read back from `keys()` finds its header). An ASCII key, nearly every one, is the
+        same bytes in every encoding headers have: no encoding detection for it."""
+        if key.isascii():
+            return key.lower().encode("ascii")
+        try:
+            # Bytes lower-cased as names are compared (ASCII letters only), as `keys()` shows them.
+            return key.encode(self.encoding).lower()
+        except UnicodeEncodeError:
+            return key.encode("utf-8").lower()  # no name of these headers can be spelled so
 
     def get(self, key: str, default: typing.Any = None) -> typing.Any:
         try:
@@ -124,7 +136,7 @@ class Headers(typing.MutableMapping[str, str]):
             return default
 
     def get_list(self, key: str, split_commas: bool = False) -> list[str]:
-        lk = key.lower().encode("utf-8")
+        lk = self._lookup(key)
         enc = self.encoding
         values = [v.decode(enc) for k, v in self._list if k.lower() == lk]
         if not split_commas:
@@ -140,17 +152,19 @@ class Headers(typing.MutableMapping[str, str]):
         return Headers(self, encoding=self._encoding)
 
     def __getitem__(self, key: str) -> str:
-        lk = key.lower().encode("utf-8") if isinstance(key, str) else key.lower()
+        lk = self._lookup(key) if isinstance(key, str) else key.lower()
         values = [v for k, v in self._list if k.lower() == lk]
         if not values:
             raise KeyError(key)
         return ", ".join(v.decode(self.encoding) for v in values)
 
-    def __setitem__(self, key: str, value: str) -> None:
+    def __setitem__(self, key: str, value: str | bytes) -> None:
         # As httpx: a str is encoded with the encoding given or found so far, else UTF-8.
         codec = self._encoding or "utf-8"
         raw_key = _encode(key, "name", codec)
         raw_value = _encode(value, "value", codec)
+        if self._encoding == "ascii" and not (raw_key.isascii() and raw_value.isascii()):
+            self._encoding = None  # bytes beyond ASCII: found again, so every value still decodes
         lk = raw_key.lower()
         items: list[tuple[bytes, bytes]] = []
         placed = False
@@ -165,7 +179,7 @@ class Headers(typing.MutableMapping[str, str]):
         self._list = items
 
     def __delitem__(self, key: str) -> None:
-        lk = key.lower().encode("utf-8")
+        lk = self._lookup(key)
         kept = [(k, v) for k, v in self._list if k.lower() != lk]
         if len(kept) == len(self._list):
             raise KeyError(key)
@@ -174,7 +188,7 @@ class Headers(typing.MutableMapping[str, str]):
     def __contains__(self, key: typing.Any) -> bool:
         if not isinstance(key, str):
             return False
-        lk = key.lower().encode("utf-8")
+        lk = self._lookup(key)
         return any(k.lower() == lk for k, _ in self._list)
 
     def __iter__(self) -> typing.Iterator[str]:

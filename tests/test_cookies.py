@@ -226,3 +226,21 @@ def test_set_cookie_header_keeps_the_other_headers() -> None:
     request = requestx.Request("GET", "https://example.org/", headers=[("X-A", "1"), ("x-a", "2")])
     Cookies({"a": "1"}).set_cookie_header(request)
     assert request.headers.raw == [(b"Host", b"example.org"), (b"X-A", b"1"), (b"x-a", b"2"), (b"Cookie", b"a=1")]
+
+
+# --- found by fuzz/test_parsers.py (nox -s fuzz) ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("set_cookie", "sent", "items"),
+    [(b"flag", "flag", [("flag", "")]), ("a=\u00e9".encode(), "a=\u00e9", [("a", "\u00e9")])],
+)
+def test_odd_cookies_go_back_as_they_came(set_cookie: bytes, sent: str, items: list[tuple[str, str]]) -> None:
+    """A cookie without a value, and one whose value is not ASCII, are kept and sent back."""
+    request = requestx.Request("GET", "https://example.org/")
+    jar = requestx.Cookies()
+    jar.extract_cookies(requestx.Response(200, headers=[(b"Set-Cookie", set_cookie)], request=request))
+    assert list(jar.items()) == items
+    out = requestx.Request("GET", "https://example.org/")
+    jar.set_cookie_header(out)
+    assert out.headers["cookie"] == sent

@@ -324,3 +324,18 @@ class _HttpxSubclass(httpx.Headers):
 )
 def test_foreign_library(obj: object, library: str | None) -> None:
     assert foreign_library(obj) == library
+
+
+# --- found by fuzz/test_parsers.py (nox -s fuzz) ---------------------------------------------------
+
+
+def test_a_name_beyond_ascii_is_found_as_keys_show_it() -> None:
+    headers = Headers([(b"\xc0", b"v")])
+    assert dict(headers) == {"\u00c0": "v"} and headers["\u00c0"] == "v" and "\u00c0" in headers
+
+
+def test_bytes_beyond_ascii_set_after_the_encoding_was_found_still_decode() -> None:
+    headers = Headers({"a": "1"})
+    assert headers.encoding == "ascii"
+    headers["cookie"] = "caf\u00e9=1".encode()
+    assert headers["cookie"] == "caf\u00e9=1"
