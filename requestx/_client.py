@@ -71,6 +71,9 @@ def _target(url: URL | str) -> str:
 
 
 class _BaseClient:
+    #: The face's transport over the engine (proxy mounts, `_transport_for_url`).
+    _engine_transport: type[HTTPTransport] | type[AsyncHTTPTransport]
+
     def __init__(
         self,
         *,
@@ -338,8 +341,7 @@ class _BaseClient:
         options = self._transport_options
 
         def proxy_transport(chosen: Proxy) -> typing.Any:
-            kind = AsyncHTTPTransport if isinstance(self, AsyncClient) else HTTPTransport
-            return kind(**{**options, "proxy": engine_proxy_url(chosen)})
+            return self._engine_transport(**{**options, "proxy": engine_proxy_url(chosen)})
 
         user_mounts = None if mounts is None else {k: None if v is None else routed(v) for k, v in mounts.items()}
         self._mounts = build_mounts(
@@ -363,8 +365,7 @@ class _BaseClient:
         (`AsyncHTTPTransport`) over the client's own pool."""
         transport = self._transport_for(URL(url))
         if transport is None:
-            kind = AsyncHTTPTransport if isinstance(self, AsyncClient) else HTTPTransport
-            transport = kind._over(self._core, self._retry)
+            transport = self._engine_transport._over(self._core, self._retry)
         return transport
 
     def _close_transports(self) -> list[typing.Any]:
@@ -463,6 +464,13 @@ class _BaseClient:
             self._cookies.extract_cookies(response)
         return response
 
+    def _engine_response(self, raw: typing.Any, request: Request, started: float) -> Response:
+        """The response of an engine send of the request flow, with the limits its body decodes under."""
+        response = Response._from_engine(raw, request, self.default_encoding, started)
+        if self._decode_limits is not None:
+            response._limits = self._decode_limits
+        return response
+
     def _redirect_flow(self, response: Response, is_async: bool, follow: bool) -> Flow:
         """The flow that goes on from a plain request's redirect (the fused paths', the pool's)."""
         return request_flow(self, response.request, None, follow, is_async, sent=response)
@@ -491,6 +499,7 @@ class Client(_BaseClient):
     """
 
     sse = _sse.client_sse
+    _engine_transport = HTTPTransport
 
     def _send_plain(self, method: str, url: URL | str) -> Response:
         """`client.get(url)` with everything left to the client: one engine call and nothing else.
@@ -518,10 +527,7 @@ class Client(_BaseClient):
     def _engine_send(self, request: Request, stream: bool) -> Response:
         started = time.perf_counter()
         raw = send_sync(self._core, self._outgoing(request, stream, self._retry))
-        response = Response._from_engine(raw, request, self.default_encoding, started)
-        if self._decode_limits is not None:
-            response._limits = self._decode_limits
-        return response
+        return self._engine_response(raw, request, started)
 
     def send(
         self,
@@ -677,6 +683,7 @@ class AsyncClient(_BaseClient):
     event loops and threads at once (its connection pool lives in Rust)."""
 
     sse = _sse.async_client_sse
+    _engine_transport = AsyncHTTPTransport
 
     async def _send_plain(self, method: str, url: URL | str) -> Response:
         """`await client.get(url)` with everything left to the client (see `Client._send_plain`)."""
@@ -701,10 +708,7 @@ class AsyncClient(_BaseClient):
     async def _engine_send(self, request: Request, stream: bool) -> Response:
         started = time.perf_counter()
         raw = await send_async(self._core, self._outgoing(request, stream, self._retry))
-        response = Response._from_engine(raw, request, self.default_encoding, started)
-        if self._decode_limits is not None:
-            response._limits = self._decode_limits
-        return response
+        return self._engine_response(raw, request, started)
 
     async def send(
         self,

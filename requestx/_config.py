@@ -19,6 +19,7 @@ __all__ = [
     "Proxy",
     "Timeout",
     "UseClientDefault",
+    "decompressed_cap",
 ]
 
 
@@ -223,6 +224,16 @@ class Limits:
             f"max_keepalive_connections={self.max_keepalive_connections}, "
             f"keepalive_expiry={self.keepalive_expiry})"
         )
+
+
+def decompressed_cap(limits: typing.Any, whole: bool) -> int | None:
+    """What a body may decompress to under `limits` (a requestx `Limits`, another library's, or
+    None for the defaults): the limit set, else 1 GiB for a body decoded whole and no cap for
+    one iterated (it comes in steps of about 1 MiB)."""
+    size: int | None = getattr(limits, "max_decompressed_size", None)
+    if size is None and whole:
+        return DEFAULT_MAX_DECOMPRESSED
+    return size
 
 
 #: The proxy protocols httpx accepts (socks5h: the proxy resolves host names, not us).

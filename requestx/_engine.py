@@ -10,7 +10,7 @@ import ssl
 import typing
 
 from . import _bridge
-from ._config import DEFAULT_MAX_DECOMPRESSED, Limits, Timeout
+from ._config import Limits, Timeout, decompressed_cap
 from ._models import Request
 from ._requestx import BodySender, ClientCore, Retry
 
@@ -171,10 +171,9 @@ def make_core(
 def _decode_limits(limits: typing.Any) -> dict[str, typing.Any]:
     """The engine's bounds for a response head and a body it decodes whole (`Limits`'s additions;
     an httpx/httpx2 `Limits` has none of them: the defaults apply)."""
-    size = getattr(limits, "max_decompressed_size", None)
     return {
         "max_headers": getattr(limits, "max_headers", 1000),
-        "max_decompressed_size": DEFAULT_MAX_DECOMPRESSED if size is None else size,
+        "max_decompressed_size": decompressed_cap(limits, whole=True),
         "max_decompression_ratio": getattr(limits, "max_decompression_ratio", None),
     }
 

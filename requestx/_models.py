@@ -12,7 +12,7 @@ import typing
 
 from . import _bridge
 from ._chunk_source import ChunkSource
-from ._config import DEFAULT_MAX_DECOMPRESSED, Limits
+from ._config import Limits, decompressed_cap
 from ._content import RequestContent, encode_request, encode_response
 from ._cookies import Cookies
 from ._exceptions import DecodingError, HTTPStatusError, RequestNotRead, ResponseNotRead, StreamClosed, StreamConsumed
@@ -444,7 +444,7 @@ class Response:
         encoding = self._headers.get("content-encoding")
         if encoding and body:
             try:
-                body = b"".join(_decoded([body], Decoder(encoding, DEFAULT_MAX_DECOMPRESSED)))
+                body = b"".join(_decoded([body], Decoder(encoding, decompressed_cap(None, whole=True))))
             except DecodingError as exc:
                 raise self._decoding_failed(exc) from None
         self._content = body
@@ -700,10 +700,9 @@ class Response:
         if not encoding:
             return None
         limits = self._limits
-        size = None if limits is None else limits.max_decompressed_size
-        if size is None and whole:
-            size = DEFAULT_MAX_DECOMPRESSED
-        return Decoder(encoding, size, None if limits is None else limits.max_decompression_ratio)
+        return Decoder(
+            encoding, decompressed_cap(limits, whole), None if limits is None else limits.max_decompression_ratio
+        )
 
     def _decoding_failed(self, exc: DecodingError) -> DecodingError:
         exc._request = self._request
@@ -743,16 +742,12 @@ class Response:
         cut = _Rechunker(chunk_size)
         try:
             async for raw in self.aiter_raw():
-                step = decoder.decode(raw)
-                while step:
+                for step in _steps(decoder, raw):
                     for piece in cut.feed(step):
                         yield piece
-                    step = decoder.decode(b"")
-            step = decoder.flush()
-            while step:
+            for step in _steps(decoder, None):
                 for piece in cut.feed(step):
                     yield piece
-                step = decoder.flush()
         except DecodingError as exc:
             raise self._decoding_failed(exc) from None
         for piece in cut.flush():
@@ -937,17 +932,20 @@ def adopt_response(response: typing.Any) -> Response:
     return ours
 
 
-def _decoded(chunks: typing.Iterable[bytes], decoder: Decoder) -> typing.Iterator[bytes]:
-    """`chunks` decoded, step by bounded step (a chunk may decode into many steps)."""
-    for chunk in chunks:
-        step = decoder.decode(chunk)
-        while step:
-            yield step
-            step = decoder.decode(b"")
-    step = decoder.flush()
+def _steps(decoder: Decoder, chunk: bytes | None) -> typing.Iterator[bytes]:
+    """The bounded steps a raw chunk decodes into (a chunk may make many), or with `chunk` None
+    those of the rest once the body has ended. Both iterators of a decoded body step with it."""
+    step = decoder.flush() if chunk is None else decoder.decode(chunk)
     while step:
         yield step
-        step = decoder.flush()
+        step = decoder.flush() if chunk is None else decoder.decode(b"")
+
+
+def _decoded(chunks: typing.Iterable[bytes], decoder: Decoder) -> typing.Iterator[bytes]:
+    """`chunks` decoded, step by bounded step."""
+    for chunk in chunks:
+        yield from _steps(decoder, chunk)
+    yield from _steps(decoder, None)
 
 
 class _Rechunker:

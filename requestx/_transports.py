@@ -165,6 +165,9 @@ class MockTransport(AsyncBaseTransport, BaseTransport):
         return typing.cast(Response, response)
 
 
+_Engine = typing.TypeVar("_Engine", bound="EngineSettings")
+
+
 class EngineSettings:
     """The engine with its own settings and pool, as a transport object (for `mounts`, e.g. a
     proxy per scheme, and for httpx's clients: `HttpxTransport`). `retries` retries failed
@@ -189,15 +192,15 @@ class EngineSettings:
             Retry(retries, status_forcelist=[], allowed_methods=[], respect_retry_after=False) if retries else None
         )
 
-
-class HTTPTransport(EngineSettings, BaseTransport):
     @classmethod
-    def _over(cls, core: ClientCore, retry: Retry | None) -> HTTPTransport:
+    def _over(cls: type[_Engine], core: ClientCore, retry: Retry | None) -> _Engine:
         """The transport over a client's own engine (`Client._transport_for_url`)."""
         self = cls.__new__(cls)
         self._core, self._retry = core, retry
         return self
 
+
+class HTTPTransport(EngineSettings, BaseTransport):
     def handle_request(self, request: Request) -> Response:
         started = time.perf_counter()
         timeouts = request_timeouts(request, DEFAULT_TIMEOUT_CONFIG)
@@ -209,13 +212,6 @@ class HTTPTransport(EngineSettings, BaseTransport):
 
 
 class AsyncHTTPTransport(EngineSettings, AsyncBaseTransport):
-    @classmethod
-    def _over(cls, core: ClientCore, retry: Retry | None) -> AsyncHTTPTransport:
-        """The transport over a client's own engine (`AsyncClient._transport_for_url`)."""
-        self = cls.__new__(cls)
-        self._core, self._retry = core, retry
-        return self
-
     async def handle_async_request(self, request: Request) -> Response:
         started = time.perf_counter()
         timeouts = request_timeouts(request, DEFAULT_TIMEOUT_CONFIG)
@@ -224,10 +220,6 @@ class AsyncHTTPTransport(EngineSettings, AsyncBaseTransport):
 
     async def aclose(self) -> None:
         self._core.close()
-
-
-def _header_list(request: Request) -> list[tuple[bytes, bytes]]:
-    return request.headers.raw  # with the Host the request shows
 
 
 class WSGITransport(BaseTransport):
@@ -267,7 +259,7 @@ class WSGITransport(BaseTransport):
             "SERVER_PROTOCOL": "HTTP/1.1",
             "REMOTE_ADDR": self.remote_addr,
         }
-        for key, value in _header_list(request):
+        for key, value in request.headers.raw:
             name = key.decode("latin-1").upper().replace("-", "_")
             if name not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
                 name = "HTTP_" + name
@@ -314,7 +306,7 @@ class ASGITransport(AsyncBaseTransport):
             "asgi": {"version": "3.0"},
             "http_version": "1.1",
             "method": request.method,
-            "headers": [(k.lower(), v) for k, v in _header_list(request)],
+            "headers": [(k.lower(), v) for k, v in request.headers.raw],
             "scheme": url.scheme,
             "path": url.path,
             "raw_path": url.raw_path.split(b"?")[0],
