@@ -4,6 +4,10 @@ one connection. Servers report the client's port per request (one port per conne
 
 from __future__ import annotations
 
+import gc
+import os
+import socket
+import sys
 import uuid
 
 import pytest
@@ -62,3 +66,44 @@ def test_http2_streams_share_the_connection_limit_of_one(h2_server, arun) -> Non
         assert first.json()["http_version"] == "2" and first.json()["port"] == last.json()["port"]
 
     arun(main)
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_closing_a_client_ends_its_stalled_upload_at_once() -> None:
+    """An upload the server stops reading times out; closing the client then closes the socket
+    and releases the body before close() returns, instead of leaving the connection task flushing
+    the rest of the body until TCP gives up (~30 s) and the body resident meanwhile. The server
+    never accepts until the client is closed: the connection waits in the listen queue, its
+    buffers full."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    url = "http://127.0.0.1:%d/upload" % listener.getsockname()[1]
+    body = b"x" * (64 << 20)
+    refs = sys.getrefcount(body)
+    with pytest.raises(requestx.ConnectError):  # the engine started: its own fds are counted
+        requestx.get("http://127.0.0.1:1/")
+    fds = _open_fds()
+    client = requestx.Client(timeout=requestx.Timeout(0.5))
+    with pytest.raises(requestx.TimeoutException):
+        client.post(url, content=body)
+    client.close()
+    gc.collect()  # the exception's traceback held the request, and through it the body
+    assert sys.getrefcount(body) == refs, "the body is still held"
+    assert _open_fds() <= fds, "the connection's socket is still open"
+    conn, _ = listener.accept()
+    conn.settimeout(10)
+    received = 0
+    try:
+        while chunk := conn.recv(1 << 20):
+            received += len(chunk)
+    except ConnectionResetError:
+        pass
+    finally:
+        conn.close()
+        listener.close()
+    # What the kernel had buffered when the client closed, a few MiB; not the rest of the body.
+    assert received < len(body) // 2, received

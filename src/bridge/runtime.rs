@@ -128,6 +128,23 @@ impl Engine {
     pub(crate) fn call(&self, call: Box<dyn FnOnce() + Send>) {
         let _ = self.tx.send(Work::Call(call));
     }
+
+    /// Runs `work` on the runtime and blocks the calling thread (never one of the runtime's)
+    /// until it ends or `limit` passes; true if it ended.
+    pub(crate) fn wait(
+        &self,
+        work: impl Future<Output = ()> + Send + 'static,
+        limit: std::time::Duration,
+    ) -> bool {
+        let (done, ended) = std::sync::mpsc::sync_channel(1);
+        self.call(Box::new(move || {
+            tokio::spawn(async move {
+                work.await;
+                let _ = done.send(());
+            });
+        }));
+        ended.recv_timeout(limit).is_ok()
+    }
 }
 
 /// The current fork generation (0 in the process that imported requestx).

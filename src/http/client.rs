@@ -24,6 +24,10 @@ use crate::bridge::runtime::{self, Job};
 use crate::bridge::slot::Slot;
 use crate::error::{seconds, RxError};
 
+/// The longest `close()` waits for its aborted connection tasks to be dropped (an aborted task
+/// is dropped at its worker's next turn: microseconds, unless the workers are stuck).
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A request checked and ready to run: what `ClientCore::prepare` makes of an `Outgoing`.
 pub(crate) struct Prepared {
     pub(crate) request: reqwest::Request,
@@ -227,10 +231,31 @@ impl ClientCore {
         Ok(op)
     }
 
-    /// Aborts every in-flight request and stream of this client and lets its pool close.
-    fn close(&self) {
+    /// Aborts every in-flight request and stream of this client and closes its connections: the
+    /// tasks of its plain-HTTP connections are aborted and waited for (briefly, the GIL released),
+    /// so their sockets are closed and the bodies they were sending released when this returns.
+    fn close(&self, py: Python<'_>) {
         self.closed.cancel();
-        self.live.lock().take();
+        let Some(live) = self.live.lock().take() else {
+            return;
+        };
+        let tasks = live.conn_tasks.abort_all();
+        let generation = live.generation;
+        drop(live);
+        // A forked child's tasks belong to the parent's runtime, which runs no more.
+        if tasks.is_empty() || generation != runtime::generation() {
+            return;
+        }
+        py.detach(|| {
+            runtime::engine().wait(
+                async move {
+                    for task in tasks {
+                        let _ = task.await;
+                    }
+                },
+                CLOSE_WAIT,
+            )
+        });
     }
 
     #[getter]

@@ -8,6 +8,7 @@ use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use tokio::sync::Semaphore;
 
+use super::conn_tasks::ConnTasks;
 use super::phases::{ConnectDeadline, ConnectDeadlineLayer};
 use crate::body::decode::Bounds;
 use crate::error::RxError;
@@ -77,6 +78,8 @@ pub(crate) struct Live {
     /// response URL) and clones its service stack per request; skipping it for plain HTTP took
     /// the 64-in-flight map benchmark from ~62k to ~75k req/s (client pinned to one core).
     pub(crate) plain: Option<PlainClient>,
+    /// The tasks of the plain client's connections, aborted when the client closes.
+    pub(crate) conn_tasks: ConnTasks,
     pub(crate) permits: Option<Arc<Semaphore>>,
     /// With HTTP/2 allowed and a connection limit: the origins whose connection speaks HTTP/2.
     /// Their requests are streams on one connection, so the limit (of connections, as in httpx)
@@ -130,10 +133,12 @@ impl Config {
             b = b.no_proxy();
         }
         let client = b.build().map_err(RxError::from_reqwest)?;
+        let conn_tasks = ConnTasks::default();
         Ok(Live {
             generation,
             client,
-            plain: self.plain_client(),
+            plain: self.plain_client(&conn_tasks),
+            conn_tasks,
             permits: self.max_connections.map(|n| Arc::new(Semaphore::new(n))),
             h2_origins: (self.http2 && self.max_connections.is_some()).then(Arc::default),
             decode_bounds: self.decode_bounds,
@@ -141,7 +146,7 @@ impl Config {
     }
 
     /// The plain-HTTP client, unless a proxy may apply to http:// or HTTP/1.1 is off.
-    fn plain_client(&self) -> Option<PlainClient> {
+    fn plain_client(&self, tasks: &ConnTasks) -> Option<PlainClient> {
         let env_proxy = || {
             ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
                 .iter()
@@ -157,14 +162,13 @@ impl Config {
         http.set_keepalive_interval(Some(Duration::from_secs(15)));
         http.set_keepalive_retries(Some(3));
         http.set_tcp_user_timeout(Some(Duration::from_secs(30)));
-        let client =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .timer(hyper_util::rt::TokioTimer::new())
-                .pool_timer(hyper_util::rt::TokioTimer::new())
-                .pool_idle_timeout(self.keepalive_expiry)
-                .pool_max_idle_per_host(self.max_keepalive.unwrap_or(usize::MAX))
-                .http1_max_headers(self.max_headers)
-                .build(ConnectDeadline::new(http, self.connect_timeout));
+        let client = hyper_util::client::legacy::Client::builder(tasks.clone())
+            .timer(hyper_util::rt::TokioTimer::new())
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .pool_idle_timeout(self.keepalive_expiry)
+            .pool_max_idle_per_host(self.max_keepalive.unwrap_or(usize::MAX))
+            .http1_max_headers(self.max_headers)
+            .build(ConnectDeadline::new(http, self.connect_timeout));
         Some(client)
     }
 }
