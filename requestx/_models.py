@@ -15,7 +15,15 @@ from ._chunk_source import ChunkSource
 from ._config import Limits, decompressed_cap
 from ._content import RequestContent, encode_request, encode_response
 from ._cookies import Cookies
-from ._exceptions import DecodingError, HTTPStatusError, RequestNotRead, ResponseNotRead, StreamClosed, StreamConsumed
+from ._exceptions import (
+    DecodingError,
+    HTTPStatusError,
+    RequestError,
+    RequestNotRead,
+    ResponseNotRead,
+    StreamClosed,
+    StreamConsumed,
+)
 from ._headers import Headers, HeaderTypes
 from ._multipart import MultipartStream, boundary_of
 from ._requestx import BodyStream, Decoder, LineDecoder, RawHeaders, json_loads, native_aiter
@@ -446,7 +454,7 @@ class Response:
             try:
                 body = b"".join(_decoded([body], Decoder(encoding, decompressed_cap(None, whole=True))))
             except DecodingError as exc:
-                raise self._decoding_failed(exc) from None
+                raise self._with_request(exc) from None
         self._content = body
 
     @classmethod
@@ -704,8 +712,10 @@ class Response:
             encoding, decompressed_cap(limits, whole), None if limits is None else limits.max_decompression_ratio
         )
 
-    def _decoding_failed(self, exc: DecodingError) -> DecodingError:
-        exc._request = self._request
+    def _with_request(self, exc: RequestError) -> RequestError:
+        """`exc` with this response's request: httpx sets it on whatever fails while a body is read."""
+        if exc._request is None:
+            exc._request = self._request
         return exc
 
     def iter_bytes(self, chunk_size: int | None = None) -> typing.Iterator[bytes]:
@@ -724,7 +734,7 @@ class Response:
         try:
             yield from _rechunk(_decoded(self.iter_raw(), decoder), chunk_size)
         except DecodingError as exc:
-            raise self._decoding_failed(exc) from None
+            raise self._with_request(exc) from None
 
     def aiter_bytes(self, chunk_size: int | None = None) -> typing.AsyncIterator[bytes]:
         return self._aiter_decoded(chunk_size, whole=False)
@@ -749,7 +759,7 @@ class Response:
                 for piece in cut.feed(step):
                     yield piece
         except DecodingError as exc:
-            raise self._decoding_failed(exc) from None
+            raise self._with_request(exc) from None
         for piece in cut.flush():
             yield piece
 
@@ -761,6 +771,9 @@ class Response:
         stream = self._begin_stream()
         try:
             yield from _rechunk(self._counted(iter(stream.next, b"")), chunk_size)
+        except RequestError as exc:
+            self._with_request(exc)
+            raise
         finally:
             self.close()
 
@@ -809,6 +822,9 @@ class Response:
                     yield piece
             for piece in cut.flush():
                 yield piece
+        except RequestError as exc:
+            self._with_request(exc)
+            raise
         finally:
             await self.aclose()
 

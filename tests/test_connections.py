@@ -81,7 +81,7 @@ def test_closing_a_client_ends_its_stalled_upload_at_once() -> None:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
-    url = "http://127.0.0.1:%d/upload" % listener.getsockname()[1]
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/upload"
     body = b"x" * (64 << 20)
     refs = sys.getrefcount(body)
     with pytest.raises(requestx.ConnectError):  # the engine started: its own fds are counted

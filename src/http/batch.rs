@@ -20,7 +20,7 @@ use pyo3::IntoPyObjectExt;
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::client::ClientCore;
+use super::client::{closed_wins, ClientCore};
 use super::config::Live;
 use super::gate::Gate;
 use super::request::{self, Outgoing, Timeouts};
@@ -136,7 +136,7 @@ async fn run_item(
         outcome = work => outcome,
         () = request::until(timeouts.deadline) => Err(RxError::total_timeout()),
     };
-    inner.finish(key, outcome);
+    inner.finish(key, closed_wins(outcome, &closed));
 }
 
 impl runtime::OnIdle for Inner {

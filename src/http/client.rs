@@ -130,9 +130,22 @@ impl ClientCore {
                 r = work => r,
                 () = request::until(timeouts.deadline) => Err(RxError::total_timeout()),
             };
-            done.complete(outcome);
+            done.complete(closed_wins(outcome, &closed));
         });
         Ok(Job { task, slot })
+    }
+}
+
+/// A request that failed because its client closed fails as closed: `close()` fires the token,
+/// then aborts the connections, and a worker already polling the request can see the aborted
+/// connection ("dispatch task is gone") before the token.
+pub(crate) fn closed_wins<T>(
+    outcome: Result<T, RxError>,
+    closed: &CancellationToken,
+) -> Result<T, RxError> {
+    match outcome {
+        Err(_) if closed.is_cancelled() => Err(RxError::closed_in_flight()),
+        outcome => outcome,
     }
 }
 

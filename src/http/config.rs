@@ -105,6 +105,8 @@ impl Config {
             .pool_max_idle_per_host(self.max_keepalive.unwrap_or(usize::MAX))
             .pool_idle_timeout(self.keepalive_expiry)
             .http1_max_headers(self.max_headers)
+            // RFC 9112 §5.2: a user agent unfolds obs-fold lines (httpx does) rather than failing.
+            .http1_allow_obsolete_multiline_headers_in_responses(true)
             .tcp_nodelay(true);
         // Per request (see `phases.rs`); the client's own connect timeout when a request has none.
         b = b.connector_layer(ConnectDeadlineLayer {
@@ -168,6 +170,7 @@ impl Config {
             .pool_idle_timeout(self.keepalive_expiry)
             .pool_max_idle_per_host(self.max_keepalive.unwrap_or(usize::MAX))
             .http1_max_headers(self.max_headers)
+            .http1_allow_obsolete_multiline_headers_in_responses(true)
             .build(ConnectDeadline::new(http, self.connect_timeout));
         Some(client)
     }

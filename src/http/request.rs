@@ -249,13 +249,15 @@ fn refuse_unasked(status: u16, headers: &HeaderMap, asked_upgrade: bool) -> Resu
             "the server switched protocols (101) though the request asked for no upgrade",
         ));
     }
+    // hyper undoes the chunked framing and nothing else: a body under any other transfer coding
+    // (`gzip, chunked` included) would reach the caller still encoded. httpx (h11) refuses them.
     for value in headers.get_all(reqwest::header::TRANSFER_ENCODING) {
-        let last = value
-            .to_str()
-            .ok()
-            .and_then(|codings| codings.rsplit(',').next())
-            .map(str::trim);
-        if !last.is_some_and(|coding| coding.eq_ignore_ascii_case("chunked")) {
+        let only_chunked = value.to_str().is_ok_and(|codings| {
+            codings
+                .split(',')
+                .all(|coding| coding.trim().eq_ignore_ascii_case("chunked"))
+        });
+        if !only_chunked {
             return Err(RxError::new(
                 ErrorKind::RemoteProtocolError,
                 format!("unsupported Transfer-Encoding in the response: {value:?}"),
