@@ -75,8 +75,11 @@ class _Progress:
         self._drawn = 0.0
 
     def add(self, error: bool) -> None:
-        self.done += 1
-        self.errors += error
+        self.add_many(1, int(error))
+
+    def add_many(self, done: int, errors: int) -> None:
+        self.done += done
+        self.errors += errors
         now = time.perf_counter()
         if self.show and now - self._drawn >= 0.1:
             self._drawn = now
@@ -199,6 +202,11 @@ def _crawl_client(args: argparse.Namespace) -> Client:
 
 
 def _crawl_command(args: argparse.Namespace) -> int:
+    if args.dask is not None:
+        return _dask_crawl_command(args)
+    if args.shard_size is not None:
+        print("error: --shard-size is for a distributed crawl (--dask)", file=sys.stderr)
+        return 2
     skip = _resume(args.output)
     source = sys.stdin if args.urls == "-" else open(args.urls, encoding="utf-8", errors="replace")
     try:
@@ -229,6 +237,87 @@ def _crawl_command(args: argparse.Namespace) -> int:
     summary = f"{progress.done:,} done ({progress.errors:,} errors) at {progress.rate:,.0f} req/s"
     if skip:
         summary += f"; {len(skip):,} skipped as already done"
+    if not finished:
+        print(f"interrupted: {summary}; run the same command again to resume", file=sys.stderr)
+        return 130
+    print(summary, file=sys.stderr)
+    return 0
+
+
+def _count_urls(path: str) -> int | None:
+    """The URLs in a file, for the progress bar (None for stdin, or a file that cannot be read:
+    the crawl reports that itself)."""
+    if path == "-":
+        return None
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return sum(1 for line in f if (url := line.strip()) and not url.startswith("#"))
+    except OSError:
+        return None
+
+
+def _dask_crawl_command(args: argparse.Namespace) -> int:
+    """`requestx crawl URLS -o OUT --dask ADDRESS|local[:N]`: the crawl as Dask tasks, one shard
+    of URLs per task, each shard's records committed as OUT/part-NNNNN.jsonl."""
+    from . import distributed
+
+    if args.output == "-":
+        print("error: a distributed crawl writes a folder: give it with -o OUT", file=sys.stderr)
+        return 2
+    client: dict[str, typing.Any] = {
+        "http2": args.http2,
+        "timeout": args.timeout,
+        "follow_redirects": not args.no_follow,
+        "limits": {"max_connections": None, "max_keepalive_connections": args.concurrency},
+        "retries": args.retries or None,
+    }
+    # The command says what went wrong in one `error:` line; Dask's own logs of the same events
+    # (a lost scheduler's reconnect tracebacks...) would bury it.
+    import importlib
+    import logging
+
+    try:
+        importlib.import_module("distributed")  # its logging is set up on import: quiet it after
+    except ImportError:
+        pass  # the crawl says what to install
+    for name in ["distributed", "tornado.application", *logging.root.manager.loggerDict]:
+        if name.startswith(("distributed", "tornado.application")):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    progress = _Progress(_count_urls(args.urls), sys.stderr.isatty() and not args.quiet)
+    skipped = [0, 0]
+
+    def on_skip(shard: typing.Any, errors: int) -> None:
+        skipped[0] += 1
+        skipped[1] += len(shard.urls)
+        if progress.total is not None:
+            progress.total -= len(shard.urls)
+
+    try:
+        distributed.crawl(
+            args.urls,
+            args.output,
+            client=client,
+            scheduler=args.dask,
+            shard_size=args.shard_size,
+            concurrency=args.concurrency,
+            per_host=args.per_host,
+            rate=args.rate,
+            connect_timeout=args.connect_timeout,
+            on_shard=lambda result: progress.add_many(result.count, result.errors),
+            on_skip=on_skip,
+        )
+        finished = True
+    except KeyboardInterrupt:
+        finished = False
+    except distributed.CrawlError as exc:
+        progress.finish()
+        print(f"error: {exc}", file=sys.stderr)
+        print(f"{progress.done:,} done in this run; finished shards are kept in {args.output}", file=sys.stderr)
+        return 2
+    progress.finish()
+    summary = f"{progress.done:,} done ({progress.errors:,} errors) at {progress.rate:,.0f} req/s"
+    if skipped[0]:
+        summary += f"; {skipped[1]:,} skipped as already done ({skipped[0]:,} shards)"
     if not finished:
         print(f"interrupted: {summary}; run the same command again to resume", file=sys.stderr)
         return 130
@@ -271,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
         description="GET every URL (one per line; blank lines and # comments skipped) with at most "
         "CONCURRENCY in flight, writing one JSON line per URL (url, status, elapsed, size, error) as "
         "each completes. URLs already in the output file are skipped, so running the same command "
-        "again resumes an interrupted crawl. Ctrl-C stops cleanly: everything finished is written.",
+        "again resumes an interrupted crawl. Ctrl-C stops cleanly: everything finished is written. "
+        "With --dask the URLs are sharded by host over a Dask cluster (see docs/distributed.md).",
     )
     crawl.add_argument("urls", help="a file of URLs, or - for stdin")
     crawl.add_argument("-o", "--output", default="-", help="JSONL output, appended to (default: stdout)")
@@ -283,6 +373,15 @@ def main(argv: list[str] | None = None) -> int:
     crawl.add_argument("--http2", action="store_true")
     crawl.add_argument("--no-follow", action="store_true", help="do not follow redirects")
     crawl.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    crawl.add_argument(
+        "--dask",
+        metavar="SCHEDULER",
+        default=None,
+        help="run on Dask: a scheduler address (tcp://host:8786), or local[:N] for a LocalCluster of N "
+        "worker processes; -o is then a folder of part files (pip install 'requestx[dask]')",
+    )
+    crawl.add_argument("--shard-size", type=int, default=None, help="URLs per Dask task (default 2000)")
+    crawl.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to reach the Dask scheduler")
     crawl.set_defaults(func=_crawl_command)
     for method in ["get", "head", "options", "post", "put", "patch", "delete"]:
         p = sub.add_parser(method, help=f"send one {method.upper()} request")

@@ -14,8 +14,12 @@ import requestx
 
 def test_all_sorted_and_complete() -> None:
     public = {name for name in dir(requestx) if not name.startswith("_")} | {"__version__"}
-    # Functions named as httpx's modules, and `requestx.testing` once some test imported it.
-    modules = {"delete", "get", "head", "options", "patch", "post", "put", "query", "request", "stream", "testing"}
+    # Functions named as httpx's modules, and `requestx.testing` and `requestx.distributed` once
+    # some test imported them.
+    modules = {
+        *("delete", "get", "head", "options", "patch", "post", "put", "query", "request", "stream"),
+        *("testing", "distributed"),
+    }
     assert len(set(requestx.__all__)) == len(requestx.__all__)
     assert requestx.__all__ == sorted(requestx.__all__, key=str.casefold)  # httpx's order
     assert public - set(requestx.__all__) <= modules
