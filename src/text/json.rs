@@ -148,7 +148,7 @@ pub(crate) fn json_loads<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'p
     };
     result.map_err(|e| {
         let doc = String::from_utf8_lossy(data);
-        let pos = line_col_to_pos(&doc, e.line(), e.column());
+        let pos = line_col_to_pos(data, e.line(), e.column());
         match py
             .import("json")
             .and_then(|m| m.getattr("JSONDecodeError"))
@@ -160,13 +160,16 @@ pub(crate) fn json_loads<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'p
     })
 }
 
-fn line_col_to_pos(doc: &str, line: usize, column: usize) -> usize {
-    let start: usize = doc
-        .split_inclusive('\n')
+/// The position `JSONDecodeError.pos` gives (in characters) of serde's line and column (the
+/// column counts bytes: a document beyond ASCII was placed too far).
+fn line_col_to_pos(data: &[u8], line: usize, column: usize) -> usize {
+    let start: usize = data
+        .split_inclusive(|&b| b == b'\n')
         .take(line.saturating_sub(1))
-        .map(|l| l.chars().count())
+        .map(<[u8]>::len)
         .sum();
-    start + column.saturating_sub(1)
+    let end = (start + column.saturating_sub(1)).min(data.len());
+    String::from_utf8_lossy(&data[..end]).chars().count()
 }
 
 /// Pauses Python's cyclic garbage collector while a document's objects are built.
@@ -192,5 +195,17 @@ impl Drop for GcPause {
             // SAFETY: as above; the GIL is still held when the guard drops.
             unsafe { pyo3::ffi::PyGC_Enable() };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_col_to_pos;
+
+    #[test]
+    fn positions_count_characters_not_bytes() {
+        // Found by the fuzz target `json`: serde's column counts bytes, Python's pos characters.
+        assert_eq!(line_col_to_pos("[1,\n\"é\", x]".as_bytes(), 2, 7), 9);
+        assert_eq!(line_col_to_pos(b"[1, x]", 1, 5), 4);
     }
 }

@@ -65,6 +65,9 @@ impl Splitter {
 
     /// Splits `text` into complete lines (passed to `emit`), keeping the unfinished end.
     fn split(&mut self, mut text: &str, emit: &mut impl FnMut(&str)) {
+        if text.is_empty() {
+            return; // an empty chunk (or only part of a character) must not end a `\r`'s wait
+        }
         if self.trailing_cr {
             self.trailing_cr = false;
             if let Some(rest) = text.strip_prefix('\n') {
@@ -309,6 +312,16 @@ mod tests {
     #[test]
     fn crlf_split_across_chunks_is_one_break() {
         assert_eq!(run(&[b"a\r", b"\nb\r", b"\r\n"]), vec!["a", "b", ""]);
+    }
+
+    #[test]
+    fn an_empty_chunk_between_cr_and_lf_changes_nothing() {
+        // Found by the fuzz target `lines`: the empty chunk ended the `\r`'s wait for its `\n`.
+        assert_eq!(run(&[b"a\r", b"", b"\nb"]), vec!["a", "b"]);
+        assert_eq!(
+            run(&[b"a\r", b"\xe2", b"\x82\xac\n"]),
+            vec!["a", "\u{20ac}"]
+        );
     }
 
     #[test]

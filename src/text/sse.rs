@@ -79,7 +79,15 @@ impl ServerSentEvent {
 
     /// `data` decoded as JSON (the engine's decoder).
     fn json<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        super::json::json_loads(py, self.data.as_bytes())
+        match super::json::json_loads(py, self.data.as_bytes()) {
+            Ok(value) => Ok(value),
+            // What serde refuses and the standard library takes (NaN, lone surrogates, numbers
+            // beyond a float, deep nesting) is decoded as httpx2 decodes it, with its errors;
+            // `Response.json()` falls back alike.
+            Err(_) => py
+                .import("json")?
+                .call_method1("loads", (self.data.as_str(),)),
+        }
     }
 
     /// As the dataclass's: `ServerSentEvent(event='message', data='', id='', retry=None)`.
@@ -216,7 +224,8 @@ impl Queued for SseDecoder {
 impl SseDecoder {
     fn feed_bytes(&mut self, mut chunk: &[u8]) -> Vec<Event> {
         let mut events = Vec::new();
-        if self.overflowed {
+        // An empty chunk changes nothing (it must not end a pending `\r`'s wait for its `\n`).
+        if self.overflowed || chunk.is_empty() {
             return events;
         }
         if !self.bom_checked {
@@ -239,9 +248,10 @@ impl SseDecoder {
             self.after_cr = false;
             self.feed_lines(chunk, &mut events);
         }
-        // httpx2 also bounds the line still arriving, with the block's lines before it.
-        if !self.overflowed && self.event_size.saturating_add(self.line.len()) > self.max_event_size
-        {
+        // httpx2 also bounds the line still arriving, with the block's lines before it (a BOM
+        // still being held is not part of it).
+        let arriving = if self.bom_checked { self.line.len() } else { 0 };
+        if !self.overflowed && self.event_size.saturating_add(arriving) > self.max_event_size {
             self.overflow();
         }
         events
@@ -451,6 +461,26 @@ mod tests {
     fn splits_on_every_line_ending_even_across_chunks() {
         let e = parse(&[b"data: a\r", b"\ndata: b\rdata: c\n\r\n"]);
         assert_eq!(e, vec![("".into(), "a\nb\nc".into(), "".into(), None)]);
+    }
+
+    #[test]
+    fn an_empty_chunk_between_cr_and_lf_changes_nothing() {
+        // Found by the fuzz target `sse`: the empty chunk ended the `\r`'s wait for its `\n`.
+        let e = parse(&[b"data: a\r", b"", b"\ndata: b\n\n"]);
+        assert_eq!(e, vec![("".into(), "a\nb".into(), "".into(), None)]);
+    }
+
+    #[test]
+    fn a_bom_arriving_split_is_not_counted_against_the_size_limit() {
+        // Found by the fuzz target `sse`, with a limit of 1 byte.
+        let mut d = SseDecoder {
+            max_event_size: 1,
+            ..SseDecoder::default()
+        };
+        for chunk in [&b"\xEF"[..], b"\xBB", b"\xBF"] {
+            assert!(d.feed_bytes(chunk).is_empty());
+        }
+        assert!(!d.overflowed);
     }
 
     #[test]
