@@ -11,6 +11,10 @@ mod error;
 mod http;
 mod text;
 
+/// Entry points for the cargo-fuzz targets in fuzz/ (not built otherwise).
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+
 use pyo3::prelude::*;
 
 #[pymodule(gil_used = false)]
