@@ -21,34 +21,16 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+from _nginx import Nginx  # benchmarks/ is on sys.path when this runs as a script
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-NGINX = """\
-worker_processes 1;
-worker_rlimit_nofile 16384;
-{user}
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 8192; }}
-http {{
-    access_log off;
-    tcp_nodelay on;
-    keepalive_timeout 300s;
-    keepalive_requests 1000000000;
-    client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fcgi; uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
-    server {{
-{listens}
-        location / {{ default_type application/json; return 200 '{{"ok": true, "pad": "0123456789abcdef"}}'; }}
-    }}
-}}
-"""
+LOCATION = """location / { default_type application/json; return 200 '{"ok": true, "pad": "0123456789abcdef"}'; }"""
 
 API_RUN = r"""
 import json, resource, sys, time
@@ -80,53 +62,6 @@ if __name__ == "__main__":
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Nginx:
-    def __init__(self, hosts: int) -> None:
-        self.tmp = tempfile.mkdtemp(prefix="requestx-crawl-bench-")
-        self.ports = [_free_port() for _ in range(hosts)]
-        listens = "\n".join(f"        listen 127.0.0.1:{p} backlog=4096;" for p in self.ports)
-        with open(f"{self.tmp}/nginx.conf", "w") as f:
-            user = "user root;" if os.geteuid() == 0 else ""
-            f.write(NGINX.format(tmp=self.tmp, listens=listens, user=user))
-        self.proc = subprocess.Popen(
-            [
-                "nginx",
-                "-p",
-                self.tmp,
-                "-c",
-                f"{self.tmp}/nginx.conf",
-                "-e",
-                f"{self.tmp}/error.log",
-                "-g",
-                "daemon off;",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                for p in self.ports:
-                    socket.create_connection(("127.0.0.1", p), timeout=0.2).close()
-                break
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.close()
-                    raise RuntimeError("nginx did not start") from None
-                time.sleep(0.05)
-
-    def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-
 def _timed(argv: list[str]) -> tuple[float, str]:
     started = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
@@ -155,7 +90,7 @@ def main() -> None:
         sys.exit("needs nginx (apt-get install nginx)")
     for attempt in range(3):  # a port picked free can be taken before nginx binds it
         try:
-            server = Nginx(args.hosts)
+            server = Nginx(LOCATION, ports=args.hosts)
             break
         except RuntimeError:
             if attempt == 2:
@@ -220,7 +155,7 @@ def main() -> None:
             )
         )
     finally:
-        server.close()
+        server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -28,14 +28,12 @@ import dataclasses
 import gc
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import typing
+
+from _nginx import Nginx  # benchmarks/ is on sys.path when this runs as a script
 
 import requestx
 
@@ -188,85 +186,6 @@ async def _make_async_client(limits: requestx.Limits) -> requestx.AsyncClient:
     return requestx.AsyncClient(limits=limits)
 
 
-# --- nginx ---------------------------------------------------------------------------------------
-
-CONFIG = """\
-worker_processes 1;
-{user}
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    keepalive_timeout 300s;
-    keepalive_requests 1000000000;   # the default (1000) would reconnect every 1000 requests
-    client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fcgi; uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
-    server {{
-        listen 127.0.0.1:{port} backlog=4096;
-        location = /small {{ default_type text/plain; return 200 '{body}'; }}
-    }}
-}}
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Nginx:
-    """nginx in the foreground on a free loopback port, its config and logs in a temp dir."""
-
-    def __init__(self, binary: str) -> None:
-        self.tmp = tempfile.mkdtemp(prefix="requestx-soak-")
-        os.chmod(self.tmp, 0o755)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/small"
-        with open(os.path.join(self.tmp, "nginx.conf"), "w") as f:
-            user = "user root;" if os.geteuid() == 0 else ""
-            f.write(CONFIG.format(tmp=self.tmp, port=self.port, body=BODY.decode(), user=user))
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                "-p",
-                self.tmp,
-                "-c",
-                f"{self.tmp}/nginx.conf",
-                "-e",
-                f"{self.tmp}/error.log",
-                "-g",
-                "daemon off;",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    err = self.proc.stderr.read().decode() if self.proc.poll() is not None and self.proc.stderr else ""
-                    self.stop()
-                    raise RuntimeError(f"nginx did not start: {err or 'timeout'}") from None
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # fast shutdown, workers included
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self.proc.stderr:
-            self.proc.stderr.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-
 # --- main ---------------------------------------------------------------------------------------
 
 
@@ -323,9 +242,10 @@ def main() -> int:
     if binary is None:
         print("nginx is not on PATH: install it (the referee does: ../shared/bench/run --quick) or pass --url")
         return 2
-    server = Nginx(binary)
+    server = Nginx(f"location = /small {{ default_type text/plain; return 200 '{BODY.decode()}'; }}", binary=binary)
+    url = f"http://127.0.0.1:{server.ports[0]}/small"
     try:
-        return soak(args, server.url)
+        return soak(args, url)
     finally:
         server.stop()
 
