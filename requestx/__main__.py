@@ -234,14 +234,7 @@ def _crawl_command(args: argparse.Namespace) -> int:
     finally:
         if source is not sys.stdin:
             source.close()
-    summary = f"{progress.done:,} done ({progress.errors:,} errors) at {progress.rate:,.0f} req/s"
-    if skip:
-        summary += f"; {len(skip):,} skipped as already done"
-    if not finished:
-        print(f"interrupted: {summary}; run the same command again to resume", file=sys.stderr)
-        return 130
-    print(summary, file=sys.stderr)
-    return 0
+    return _crawl_ended(progress, f"{len(skip):,} skipped as already done" if skip else "", finished)
 
 
 def _count_urls(path: str) -> int | None:
@@ -315,9 +308,15 @@ def _dask_crawl_command(args: argparse.Namespace) -> int:
         print(f"{progress.done:,} done in this run; finished shards are kept in {args.output}", file=sys.stderr)
         return 2
     progress.finish()
+    skip_note = f"{skipped[1]:,} skipped as already done ({skipped[0]:,} shards)" if skipped[0] else ""
+    return _crawl_ended(progress, skip_note, finished)
+
+
+def _crawl_ended(progress: _Progress, skip_note: str, finished: bool) -> int:
+    """Prints how a crawl (local or on Dask) ended; its exit status (130 if interrupted)."""
     summary = f"{progress.done:,} done ({progress.errors:,} errors) at {progress.rate:,.0f} req/s"
-    if skipped[0]:
-        summary += f"; {skipped[1]:,} skipped as already done ({skipped[0]:,} shards)"
+    if skip_note:
+        summary += f"; {skip_note}"
     if not finished:
         print(f"interrupted: {summary}; run the same command again to resume", file=sys.stderr)
         return 130
