@@ -1,15 +1,17 @@
 """`requestx crawl` on Dask against the same crawl in one process, on this machine.
 
-    python benchmarks/crawl_dask.py [--count 100000] [--hosts 16] [--workers 2] [--shard-size 2000]
+    python benchmarks/crawl_dask.py [--count 100000] [--hosts 16] [--workers 2] [--shard-size 5000] [--repeat 3]
+                                    [--generator 500000]
 
 Against an nginx on --hosts loopback ports (each port a host), with the URLs in a file, it runs:
 
-1. `requestx crawl URLS -o out.jsonl` (one process, the pool alone);
-2. `requestx crawl URLS -o OUT --dask local:N` (the CLI end to end: LocalCluster start included);
+1. `requestx crawl URLS -o out.jsonl` (one process, the pool alone) and
+2. `requestx crawl URLS -o OUT --dask local:N` (the CLI end to end: LocalCluster start included),
+   in turn, `--repeat` times, whole-process wall time, medians;
 3. the Python API on a LocalCluster started beforehand (the steady state: the cluster's start is
    a constant, not a cost per URL), with the driver's peak RSS;
-4. the driver alone on a generator 5 times larger, to show its peak RSS does not grow with the
-   number of URLs (a generator is never materialised).
+4. the Python API on generators of N and `--generator` URLs (default 5N), to show the driver's
+   peak RSS does not grow with the number of URLs (a generator is never materialised).
 
 Each step in its own process. Prints one JSON line per step and the summary: both rates, the
 distributed run's rate as a fraction of the single process's, and the overhead per URL.
@@ -21,12 +23,15 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
 from _nginx import Nginx  # benchmarks/ is on sys.path when this runs as a script
+
+from requestx.distributed import DEFAULT_SHARD_SIZE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -83,9 +88,12 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--hosts", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--shard-size", type=int, default=2000)
+    parser.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE)
     parser.add_argument("-c", "--concurrency", type=int, default=64)
+    parser.add_argument("--repeat", type=int, default=3, help="single and --dask CLI runs, in turn (medians)")
+    parser.add_argument("--generator", type=int, default=None, help="URLs of the larger generator run (default 5N)")
     args = parser.parse_args()
+    large_count = args.generator or 5 * args.count
     if shutil.which("nginx") is None:
         sys.exit("needs nginx (apt-get install nginx)")
     for attempt in range(3):  # a port picked free can be taken before nginx binds it
@@ -105,16 +113,32 @@ def main() -> None:
         py = sys.executable
         results: dict[str, dict[str, object]] = {}
 
-        seconds, line = _timed([py, "-m", "requestx", "crawl", urls, "-o", f"{work}/single.jsonl", "-c", conc, "-q"])
-        assert _lines(f"{work}/single.jsonl") == args.count
-        results["single_process_cli"] = {"seconds": round(seconds, 3), "rate": round(args.count / seconds), "cli": line}
-
-        seconds, line = _timed(
-            [py, "-m", "requestx", "crawl", urls, "-o", f"{work}/dask-cli", "-c", conc, "-q",
-             "--dask", f"local:{args.workers}", "--shard-size", str(args.shard_size)]
-        )  # fmt: skip
-        assert _lines(f"{work}/dask-cli") == args.count
-        results["dask_cli_local"] = {"seconds": round(seconds, 3), "rate": round(args.count / seconds), "cli": line}
+        # The single-process and the `--dask local` runs in turn, `--repeat` times: pairing keeps
+        # their ratio meaningful on a shared machine whose speed drifts; medians are reported.
+        single_cli = [py, "-m", "requestx", "crawl", urls, "-o", f"{work}/single.jsonl", "-c", conc, "-q"]
+        dask_cli = [py, "-m", "requestx", "crawl", urls, "-o", f"{work}/dask-cli", "-c", conc, "-q",
+                    "--dask", f"local:{args.workers}", "--shard-size", str(args.shard_size)]  # fmt: skip
+        pairs: list[tuple[float, float]] = []
+        for _ in range(args.repeat):
+            shutil.rmtree(f"{work}/dask-cli", ignore_errors=True)  # else the next run resumes it
+            if os.path.exists(f"{work}/single.jsonl"):
+                os.unlink(f"{work}/single.jsonl")
+            single_seconds, single_line = _timed(single_cli)
+            assert _lines(f"{work}/single.jsonl") == args.count
+            dask_seconds, dask_line = _timed(dask_cli)
+            assert _lines(f"{work}/dask-cli") == args.count
+            pairs.append((single_seconds, dask_seconds))
+        single_seconds = statistics.median(p[0] for p in pairs)
+        dask_seconds = statistics.median(p[1] for p in pairs)
+        results["single_process_cli"] = {
+            "seconds": round(single_seconds, 3), "rate": round(args.count / single_seconds), "cli": single_line,
+            "runs": [round(p[0], 3) for p in pairs],
+        }  # fmt: skip
+        results["dask_cli_local"] = {
+            "seconds": round(dask_seconds, 3), "rate": round(args.count / dask_seconds), "cli": dask_line,
+            "runs": [round(p[1], 3) for p in pairs],
+            "pair_fractions": [round(p[0] / p[1], 3) for p in pairs],
+        }  # fmt: skip
 
         script = os.path.join(work, "api_run.py")
         with open(script, "w") as f:
@@ -124,7 +148,7 @@ def main() -> None:
             subprocess.run(steady, capture_output=True, text=True, check=True, cwd=ROOT).stdout
         )
         ports = ",".join(map(str, server.ports))
-        for n in (args.count // 5, args.count):
+        for n in (args.count, large_count):
             out = f"{work}/dask-gen-{n}"
             gen = [py, script, "gen", f"gen:{n}:{ports}", out, str(args.workers), str(args.shard_size), conc]
             results[f"dask_api_generator_{n}"] = json.loads(
@@ -135,8 +159,8 @@ def main() -> None:
         single = float(results["single_process_cli"]["rate"])  # type: ignore[arg-type]
         dist = float(results["dask_api_steady"]["rate"])  # type: ignore[arg-type]
         cli = float(results["dask_cli_local"]["rate"])  # type: ignore[arg-type]
-        small = results[f"dask_api_generator_{args.count // 5}"]["driver_peak_rss_mib"]
-        large = results[f"dask_api_generator_{args.count}"]["driver_peak_rss_mib"]
+        small = results[f"dask_api_generator_{args.count}"]["driver_peak_rss_mib"]
+        large = results[f"dask_api_generator_{large_count}"]["driver_peak_rss_mib"]
         print(
             json.dumps(
                 {
@@ -149,7 +173,7 @@ def main() -> None:
                         "steady_fraction_of_single": round(dist / single, 3),
                         "cli_fraction_of_single": round(cli / single, 3),
                         "overhead_us_per_url": round(1e6 / dist - 1e6 / single, 2),
-                        "driver_peak_rss_mib": {str(args.count // 5): small, str(args.count): large},
+                        "driver_peak_rss_mib": {str(args.count): small, str(large_count): large},
                     }
                 }
             )

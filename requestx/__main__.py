@@ -269,6 +269,9 @@ def _dask_crawl_command(args: argparse.Namespace) -> int:
     import importlib
     import logging
 
+    from ._distributed.dask_engine import warm_local_workers
+
+    warm_local_workers(args.dask)  # a LocalCluster's workers start while the driver imports Dask
     try:
         importlib.import_module("distributed")  # its logging is set up on import: quiet it after
     except ImportError:
@@ -379,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         help="run on Dask: a scheduler address (tcp://host:8786), or local[:N] for a LocalCluster of N "
         "worker processes; -o is then a folder of part files (pip install 'requestx[dask]')",
     )
-    crawl.add_argument("--shard-size", type=int, default=None, help="URLs per Dask task (default 2000)")
+    crawl.add_argument("--shard-size", type=int, default=None, help="URLs per Dask task (default 5000)")
     crawl.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to reach the Dask scheduler")
     crawl.set_defaults(func=_crawl_command)
     for method in ["get", "head", "options", "post", "put", "patch", "delete"]:

@@ -31,7 +31,7 @@ __all__ = [
     "read_urls",
 ]
 
-DEFAULT_SHARD_SIZE = 2000
+DEFAULT_SHARD_SIZE = 5000
 DEFAULT_BUCKETS = 1024
 #: URLs held back by the sharder at most (waiting for their bucket's shard to fill).
 DEFAULT_BUFFER_LIMIT = 100_000
@@ -91,7 +91,7 @@ def crawl(
       one client from them and reuses it. Default: keep `concurrency` connections alive.
     - `scheduler`: "local" / "local:N" (a LocalCluster of N worker processes, closed at the end),
       a scheduler address ("tcp://host:8786"), or a `distributed.Client` (left open).
-    - `shard_size` (default 2000) and `buckets` (host buckets, default 1024): how URLs are cut into
+    - `shard_size` (default 5000) and `buckets` (host buckets, default 1024): how URLs are cut into
       shards. A resumed crawl takes them from the folder's manifest.
     - `concurrency`, `per_host`, `rate`: the pool's limits, for each shard. A host's URLs are in
       one shard at a time, so `per_host` and `rate` hold for each host across the cluster.
@@ -104,7 +104,7 @@ def crawl(
     failed for good, a scheduler that went away); Ctrl-C stops the cluster's work for this crawl
     and raises `KeyboardInterrupt`. Every finished shard is kept: the same call resumes.
     """
-    from ._distributed.dask_engine import DaskEngine
+    from ._distributed.dask_engine import DaskEngine, warm_local_workers
 
     for name, value in (("shard_size", shard_size), ("buckets", buckets), ("in_flight", in_flight)):
         if value is not None and (not isinstance(value, int) or value < 1):
@@ -115,6 +115,7 @@ def crawl(
         raise ValueError(f"per_host must be a positive int or None, not {per_host!r}")
     if rate is not None and not (isinstance(rate, (int, float)) and 0 < rate < float("inf")):
         raise ValueError(f"rate must be a positive number of requests per second or None, not {rate!r}")
+    warm_local_workers(scheduler)  # a LocalCluster's workers get ready while the input is opened
     config = check_client_config(client if client is not None else {})
     config.setdefault("limits", {"max_connections": None, "max_keepalive_connections": concurrency})
     settings = TaskSettings(config, concurrency, per_host, rate)
