@@ -1,4 +1,5 @@
-//! The tasks that drive a client's plain-HTTP connections, so that closing the client ends them.
+//! The tasks that drive a client's plain-HTTP connections (HTTP/1.1 and h2c), so that closing the
+//! client ends them.
 //!
 //! hyper runs each connection in a task of its own, which outlives the request that opened it: a
 //! request that timed out mid-upload leaves its connection task flushing the body into a socket
@@ -7,7 +8,7 @@
 //! `ConnTasks`, which keeps their handles; `ClientCore::close` aborts them and waits for them to
 //! be dropped, which closes their sockets and releases their bodies before `close()` returns.
 //!
-//! reqwest (TLS, proxies, HTTP/2) spawns its connection tasks itself, out of reach: those end when
+//! reqwest (TLS, proxies) spawns its connection tasks itself, out of reach: those end when
 //! their socket fails (see docs/design.md).
 
 use std::future::Future;
