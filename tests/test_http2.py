@@ -128,3 +128,36 @@ def test_ssl_cert_dir_from_the_environment(tls_server, tls_certs, tmp_path, monk
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError):
         requestx.Client()
+
+
+def test_check_hostname_off_checks_the_chain_but_not_the_name(tls_certs, tmp_path) -> None:
+    import ssl
+
+    import trustme
+
+    from tests.conftest import Server, hypercorn
+
+    ca = trustme.CA.from_pem(open(tls_certs["ca"], "rb").read(), open(tls_certs["ca_key"], "rb").read())
+    leaf = ca.issue_cert("other.example")  # not the name the client connects to (127.0.0.1)
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    leaf.cert_chain_pems[0].write_to_path(str(cert))
+    leaf.private_key_pem.write_to_path(str(key))
+    # Probed by a TCP connect: a handshake checking the name would fail, as it should.
+    server = Server(hypercorn("--certfile", str(cert), "--keyfile", str(key)), scheme="https", probe=False)
+    try:
+        context = ssl.create_default_context(cafile=tls_certs["ca"])
+        with requestx.Client(verify=context) as c, pytest.raises(requestx.ConnectError, match=r"(?i)certificate"):
+            c.get(server.url + "/small")  # the chain is trusted, the name is not
+        context.check_hostname = False
+        for http2 in (False, True):
+            with requestx.Client(verify=context, http2=http2) as c:
+                assert c.get(server.url + "/small").status_code == 200
+        system = ssl.create_default_context()  # the system's store: no chain to the throwaway CA
+        system.check_hostname = False
+        with (
+            requestx.Client(verify=system, trust_env=False) as c,
+            pytest.raises(requestx.ConnectError, match=r"(?i)certificate"),
+        ):
+            c.get(server.url + "/small")
+    finally:
+        server.stop()

@@ -1,4 +1,4 @@
-//! A response whose head has arrived — from reqwest, or from the plain-HTTP client — and the
+//! A response whose head has arrived — from reqwest, or from the direct client — and the
 //! reads of its body. One type so buffering, streaming and retries need not know which client ran.
 
 use std::future::Future;
@@ -17,28 +17,28 @@ pub(crate) enum Incoming {
     Reqwest(reqwest::Response),
     /// NOTE: kept as hyper's own response: wrapping it in a `reqwest::Response` parsed a
     /// placeholder URL and boxed the body on every response.
-    Plain(http::Response<hyper::body::Incoming>),
+    Direct(http::Response<hyper::body::Incoming>),
 }
 
 impl Incoming {
     pub(crate) fn status(&self) -> u16 {
         match self {
             Self::Reqwest(r) => r.status().as_u16(),
-            Self::Plain(r) => r.status().as_u16(),
+            Self::Direct(r) => r.status().as_u16(),
         }
     }
 
     pub(crate) fn version(&self) -> Version {
         match self {
             Self::Reqwest(r) => r.version(),
-            Self::Plain(r) => r.version(),
+            Self::Direct(r) => r.version(),
         }
     }
 
     pub(crate) fn take_headers(&mut self) -> HeaderMap {
         match self {
             Self::Reqwest(r) => std::mem::take(r.headers_mut()),
-            Self::Plain(r) => std::mem::take(r.headers_mut()),
+            Self::Direct(r) => std::mem::take(r.headers_mut()),
         }
     }
 
@@ -46,7 +46,7 @@ impl Incoming {
     pub(crate) async fn chunk(&mut self) -> Result<Option<Bytes>, RxError> {
         match self {
             Self::Reqwest(r) => r.chunk().await.map_err(RxError::from_reqwest),
-            Self::Plain(r) => loop {
+            Self::Direct(r) => loop {
                 match r.body_mut().frame().await {
                     None => return Ok(None),
                     Some(Ok(frame)) => {

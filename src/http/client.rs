@@ -14,9 +14,10 @@ use reqwest::Url;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::config::{load_identity, Config, Live, Verify};
+use super::config::{Config, Live};
 use super::request::{self, Delivery, Outgoing, Timeouts};
 use super::retry::{self, Policy};
+use super::tls::{load_identity, Tls, Verify};
 use crate::body::decode::Bounds;
 use crate::bridge::hub::Hub;
 use crate::bridge::op::{Op, Spin};
@@ -193,9 +194,8 @@ impl ClientCore {
         let config = Config {
             http1,
             http2,
-            verify,
-            check_hostname,
-            identity,
+            tls: Tls::new(&verify, check_hostname, identity, http1, http2)
+                .map_err(|e| PyValueError::new_err(format!("invalid TLS settings: {e}")))?,
             max_connections,
             max_keepalive,
             keepalive_expiry: seconds(keepalive_expiry, "duration")?,
@@ -245,7 +245,7 @@ impl ClientCore {
     }
 
     /// Aborts every in-flight request and stream of this client and closes its connections: the
-    /// tasks of its plain-HTTP connections are aborted and waited for (briefly, the GIL released),
+    /// tasks of its direct connections are aborted and waited for (briefly, the GIL released),
     /// so their sockets are closed and the bodies they were sending released when this returns.
     fn close(&self, py: Python<'_>) {
         self.closed.cancel();

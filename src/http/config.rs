@@ -1,26 +1,24 @@
-//! A client's settings and the clients they build: reqwest's (TLS, proxies, HTTP/2) and, for
-//! plain http:// (HTTP/1.1 or h2c), hyper-util's directly. Built again in each fork generation.
+//! A client's settings and the clients they build: hyper-util's directly (http:// and https://,
+//! HTTP/1.1 and HTTP/2) when no proxy can apply, and reqwest's for proxies. Built again in each
+//! fork generation.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use pyo3::exceptions::{PyOSError, PyValueError};
-use pyo3::prelude::*;
 use tokio::sync::Semaphore;
 
 use super::conn_tasks::ConnTasks;
 use super::phases::{ConnectDeadline, ConnectDeadlineLayer};
+use super::tls::Tls;
 use crate::body::decode::Bounds;
-use crate::error::RxError;
+use crate::error::{ErrorKind, RxError};
 
 /// Settings fixed at construction, kept to rebuild the reqwest client in a forked child.
 #[derive(Clone)]
 pub(crate) struct Config {
     pub(crate) http1: bool,
     pub(crate) http2: bool,
-    pub(crate) verify: Verify,
-    pub(crate) check_hostname: bool,
-    pub(crate) identity: Option<reqwest::Identity>,
+    pub(crate) tls: Tls,
     pub(crate) max_connections: Option<usize>,
     pub(crate) max_keepalive: Option<usize>,
     pub(crate) keepalive_expiry: Option<Duration>,
@@ -36,35 +34,11 @@ pub(crate) struct Config {
     pub(crate) decode_bounds: Bounds,
 }
 
-/// How server certificates are checked.
-#[derive(Clone)]
-pub(crate) enum Verify {
-    Off,
-    System,
-    Bundle(Vec<reqwest::Certificate>),
-}
-
-impl Verify {
-    /// From `ClientCore`'s arguments: `verify` None (off), "" (the system's roots) or a CA
-    /// bundle's path; `ca_der`, certificates given directly (they replace the path).
-    pub(crate) fn from_args(verify: Option<&str>, ca_der: Option<Vec<Vec<u8>>>) -> PyResult<Self> {
-        Ok(match (verify, ca_der) {
-            (None, _) => Self::Off,
-            (Some(_), Some(ders)) => Self::Bundle(
-                ders.iter()
-                    .map(|der| reqwest::Certificate::from_der(der))
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| PyValueError::new_err(format!("invalid CA certificate: {e}")))?,
-            ),
-            (Some(""), None) => Self::System,
-            (Some(path), None) => Self::Bundle(load_bundle(path)?),
-        })
-    }
-}
-
-/// hyper-util's client over plain TCP: what reqwest runs underneath, without reqwest's layers.
-pub(crate) type PlainClient = hyper_util::client::legacy::Client<
-    ConnectDeadline<hyper_util::client::legacy::connect::HttpConnector>,
+/// hyper-util's client over TCP and rustls: what reqwest runs underneath, without its layers.
+pub(crate) type DirectClient = hyper_util::client::legacy::Client<
+    ConnectDeadline<
+        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    >,
     reqwest::Body,
 >;
 
@@ -73,12 +47,12 @@ pub(crate) type PlainClient = hyper_util::client::legacy::Client<
 pub(crate) struct Live {
     pub(crate) generation: u64,
     pub(crate) client: reqwest::Client,
-    /// For http:// URLs when no proxy can apply and HTTP/1.1 is allowed.
+    /// For every request when no proxy can apply.
     /// NOTE: reqwest parses every request's URL twice more (its redirect layer, then the
     /// response URL) and clones its service stack per request; skipping it for plain HTTP took
     /// the 64-in-flight map benchmark from ~62k to ~75k req/s (client pinned to one core).
-    pub(crate) plain: Option<PlainClient>,
-    /// The tasks of the plain client's connections, aborted when the client closes.
+    pub(crate) direct: Option<DirectClient>,
+    /// The tasks of the direct client's connections, aborted when the client closes.
     pub(crate) conn_tasks: ConnTasks,
     pub(crate) permits: Option<Arc<Semaphore>>,
     /// With HTTP/2 allowed and a connection limit: the origins whose connection speaks HTTP/2.
@@ -99,6 +73,12 @@ fn tls_provider() {
 impl Config {
     pub(crate) fn build(&self, generation: u64) -> Result<Live, RxError> {
         tls_provider();
+        let tls = self.tls.config().map_err(|e| {
+            RxError::new(
+                ErrorKind::ConnectError,
+                format!("invalid TLS settings: {e}"),
+            )
+        })?;
         let mut b = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .referer(false)
@@ -117,17 +97,7 @@ impl Config {
             (true, false) => b.http1_only(),
             _ => b,
         };
-        b = match &self.verify {
-            Verify::Off => b.tls_danger_accept_invalid_certs(true),
-            Verify::System => b,
-            Verify::Bundle(certs) => b.tls_certs_only(certs.iter().cloned()),
-        };
-        if !self.check_hostname {
-            b = b.tls_danger_accept_invalid_hostnames(true);
-        }
-        if let Some(identity) = &self.identity {
-            b = b.identity(identity.clone());
-        }
+        b = b.tls_backend_preconfigured(tls.clone());
         if let Some(proxy) = &self.proxy {
             let proxy = reqwest::Proxy::all(proxy.as_str()).map_err(RxError::invalid_proxy)?;
             b = b.proxy(proxy);
@@ -139,7 +109,7 @@ impl Config {
         Ok(Live {
             generation,
             client,
-            plain: self.plain_client(&conn_tasks),
+            direct: self.direct_client(tls, &conn_tasks),
             conn_tasks,
             permits: self.max_connections.map(|n| Arc::new(Semaphore::new(n))),
             h2_origins: (self.http2 && self.max_connections.is_some()).then(Arc::default),
@@ -147,21 +117,29 @@ impl Config {
         })
     }
 
-    /// The plain-HTTP client, unless a proxy may apply to http://. It speaks HTTP/1.1, or HTTP/2
-    /// with prior knowledge when HTTP/1.1 is off (h2c); with both on, http:// is HTTP/1.1 (as in
-    /// httpx: no h2c upgrade).
-    /// NOTE: h2c here rather than through reqwest: 64 streams on one connection, client on one
-    /// core, ~29,200 -> ~36,000-38,900 req/s (docs/design.md, "Plain HTTP without reqwest's layers").
-    fn plain_client(&self, tasks: &ConnTasks) -> Option<PlainClient> {
+    /// The direct client, unless a proxy may apply. Over TLS it speaks what ALPN settles; over
+    /// plain TCP HTTP/1.1, or HTTP/2 with prior knowledge when HTTP/1.1 is off (h2c); with both
+    /// on, http:// is HTTP/1.1 (as in httpx: no h2c upgrade).
+    /// NOTE: measured against reqwest's layers, client on one core: h2c ~29,200 -> ~36,000-38,900
+    /// req/s (64 streams on one connection); HTTPS: docs/design.md, "Requests without reqwest's layers".
+    fn direct_client(&self, tls: rustls::ClientConfig, tasks: &ConnTasks) -> Option<DirectClient> {
         let env_proxy = || {
-            ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
-                .iter()
-                .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+            [
+                "http_proxy",
+                "HTTP_PROXY",
+                "https_proxy",
+                "HTTPS_PROXY",
+                "all_proxy",
+                "ALL_PROXY",
+            ]
+            .iter()
+            .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
         };
-        if !(self.http1 || self.http2) || self.proxy.is_some() || (self.trust_env && env_proxy()) {
+        if self.proxy.is_some() || (self.trust_env && env_proxy()) {
             return None;
         }
         let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+        http.enforce_http(false); // https:// too: the TLS connector wraps it
         http.set_nodelay(true);
         // reqwest's TCP keepalive and user-timeout defaults, so both clients notice a dead peer alike.
         http.set_keepalive(Some(Duration::from_secs(15)));
@@ -177,34 +155,8 @@ impl Config {
             .http1_max_headers(self.max_headers)
             .http1_allow_obsolete_multiline_headers_in_responses(true)
             .http2_only(!self.http1);
-        Some(builder.build(ConnectDeadline::new(http, self.connect_timeout)))
+        // http:// passes through; https:// offers the ALPN protocols `Tls::new` chose.
+        let https = hyper_rustls::HttpsConnector::from((http, tls));
+        Some(builder.build(ConnectDeadline::new(https, self.connect_timeout)))
     }
-}
-
-/// A client certificate and its private key, both PEM (one file holding both, or two files).
-pub(crate) fn load_identity(cert: &str, key: Option<&str>) -> PyResult<reqwest::Identity> {
-    let read = |path: &str| {
-        std::fs::read(path).map_err(|e| PyOSError::new_err(format!("could not read {path:?}: {e}")))
-    };
-    let mut pem = read(cert)?;
-    if let Some(key) = key {
-        pem.push(b'\n');
-        pem.extend(read(key)?);
-    }
-    reqwest::Identity::from_pem(&pem).map_err(|e| {
-        PyValueError::new_err(format!("invalid client certificate or key {cert:?}: {e}"))
-    })
-}
-
-fn load_bundle(path: &str) -> PyResult<Vec<reqwest::Certificate>> {
-    let pem = std::fs::read(path)
-        .map_err(|e| PyOSError::new_err(format!("could not read CA bundle {path:?}: {e}")))?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem)
-        .map_err(|e| PyValueError::new_err(format!("invalid CA bundle {path:?}: {e}")))?;
-    if certs.is_empty() {
-        return Err(PyValueError::new_err(format!(
-            "no certificate in CA bundle {path:?}"
-        )));
-    }
-    Ok(certs)
 }

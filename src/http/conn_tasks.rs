@@ -1,14 +1,14 @@
-//! The tasks that drive a client's plain-HTTP connections (HTTP/1.1 and h2c), so that closing the
-//! client ends them.
+//! The tasks that drive a client's direct connections (every request no proxy applies to), so
+//! that closing the client ends them.
 //!
 //! hyper runs each connection in a task of its own, which outlives the request that opened it: a
 //! request that timed out mid-upload leaves its connection task flushing the body into a socket
 //! the server no longer reads, until TCP gives up (~30 s, TCP_USER_TIMEOUT), holding the socket
-//! and the body (a Python `bytes`) all that time. The plain client spawns those tasks through
+//! and the body (a Python `bytes`) all that time. The direct client spawns those tasks through
 //! `ConnTasks`, which keeps their handles; `ClientCore::close` aborts them and waits for them to
 //! be dropped, which closes their sockets and releases their bodies before `close()` returns.
 //!
-//! reqwest (TLS, proxies) spawns its connection tasks itself, out of reach: those end when
+//! reqwest (proxied requests) spawns its connection tasks itself, out of reach: those end when
 //! their socket fails (see docs/design.md).
 
 use std::future::Future;
@@ -17,7 +17,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 
-/// The executor of a plain client: `tokio::spawn`, keeping each task's handle.
+/// The executor of a direct client: `tokio::spawn`, keeping each task's handle.
 #[derive(Clone, Default)]
 pub(crate) struct ConnTasks {
     inner: Arc<Mutex<TaskList>>,

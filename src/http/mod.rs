@@ -1,5 +1,5 @@
-//! HTTP: a client core ([`client`], built from its [`config`], its plain connections' tasks in
-//! [`conn_tasks`]), a request checked and run
+//! HTTP: a client core ([`client`], built from its [`config`] and [`tls`] settings, its direct
+//! connections' tasks in [`conn_tasks`]), a request checked and run
 //! ([`request`]) under its four timeouts ([`phases`]) and its retry policy ([`retry`]), and the
 //! worker pool ([`batch`]) whose requests pass a [`gate`] first.
 
@@ -11,3 +11,4 @@ pub(crate) mod gate;
 pub(crate) mod phases;
 pub(crate) mod request;
 pub(crate) mod retry;
+pub(crate) mod tls;

@@ -294,11 +294,11 @@ async fn acquire(
     Ok(Some(permit.expect("the pool semaphore is never closed")))
 }
 
-/// Sends `request` through the plain-HTTP client when it has one for this URL, else reqwest's.
+/// Sends `request` through the direct client when there is one (no proxy applies), else reqwest's.
 async fn send(live: Live, request: reqwest::Request) -> Result<Incoming, RxError> {
-    let plain = match &live.plain {
-        Some(plain) if request.url().scheme() == "http" => plain,
-        _ => {
+    let direct = match &live.direct {
+        Some(direct) => direct,
+        None => {
             return live
                 .client
                 .execute(request)
@@ -310,11 +310,11 @@ async fn send(live: Live, request: reqwest::Request) -> Result<Incoming, RxError
     let url = request.url().to_string();
     let request: http::Request<reqwest::Body> =
         request.try_into().map_err(RxError::from_reqwest)?;
-    let response = plain
+    let response = direct
         .request(request)
         .await
         .map_err(|e| RxError::from_hyper_util(e, &url))?;
-    Ok(Incoming::Plain(response))
+    Ok(Incoming::Direct(response))
 }
 
 /// Runs one request to its response head, then buffers the body or hands it to a stream pump.
