@@ -123,7 +123,13 @@ impl ClientCore {
         let closed = self.closed.clone();
         let task = Box::pin(async move {
             let work = retry::run(policy, request, |request| {
-                request::execute(live.clone(), request, timeouts, stream, closed.clone())
+                Box::pin(request::execute(
+                    live.clone(),
+                    request,
+                    timeouts,
+                    stream,
+                    closed.clone(),
+                ))
             });
             let outcome = tokio::select! {
                 biased;

@@ -238,7 +238,10 @@ impl Phases {
             connect: self.connect,
             progress: self.progress.clone(),
         };
+        // Pinned once, here: each path below polls this one future (awaiting it by value in one
+        // path and pinned in the others kept a copy of it per path in this future's state).
         let send = SCOPE.scope(scope, send);
+        tokio::pin!(send);
         let progress = &self.progress;
         let writing = progress.writing.load(Ordering::Acquire);
         let first = if writing {
@@ -249,7 +252,6 @@ impl Phases {
         let Some(first) = first else {
             return send.await; // no read or write timeout: nothing to watch
         };
-        tokio::pin!(send);
         if first.is_zero() {
             // A zero timeout means "fail unless ready now", deterministically: one poll, no race
             // between the answer and a timer of zero (httpx always times out there).

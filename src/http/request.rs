@@ -343,7 +343,7 @@ pub(crate) async fn execute(
         timeouts.write,
         timeouts.read,
     );
-    let mut response = phases.run(send(live, request)).await?;
+    let mut response = phases.run(Box::pin(send(live, request))).await?;
     let status = response.status();
     let version = response.version();
     if let (Some(origins), Some(origin)) = (&h2_origins, h2_origin) {
