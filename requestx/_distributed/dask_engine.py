@@ -63,8 +63,8 @@ def warm_local_workers(scheduler: typing.Any) -> bool:
     NOTE: each spawned worker imports Dask and requestx itself, both at once on a 2-core machine:
     a LocalCluster of 2 started in 0.49 s and ran its first task 0.12 s later (1.30 s wall, 1.82
     CPU-s for start, one task and stop). Forked from a forkserver started before the driver imports
-    Dask: 0.21 s and 0.02 s (0.81 s wall, 0.57 CPU-s); `--dask local:2` on 100,000 URLs went from
-    0.64x to 0.7x of the single-process crawl's rate.
+    Dask: 0.21 s and 0.02 s (0.81 s wall, 0.57 CPU-s). `requestx crawl --dask local:2` of 2,000
+    URLs took 1.55 s before, 1.17 s after (one process: 0.27 s).
     """
     if not isinstance(scheduler, str):
         return False
