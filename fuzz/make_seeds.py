@@ -54,9 +54,9 @@ def sse() -> None:
     write("sse", "fields-limit0", b"\x02\xff" + streams["fields"])
     write("sse", "bom-cut", b"\x03\x7f" + streams["bom"])
     write("sse", "long-comment-limit", b"\x0a\x0a: a comment longer than the limit\ndata: ok\n\n")
-    # Regressions (fail with REQUESTX_FUZZ_STRICT=1 until fixed): seed 0x32 cuts this stream as
-    # "data: a\r", "", "\ndata:", " b\n\n" (the LF after the empty chunk ends a second line); a
-    # BOM arriving a byte at a time passes max_event_size=0.
+    # Regressions the fuzzer found, fixed (d53d387) and kept as seeds: seed 0x32 cuts this stream
+    # as "data: a\r", "", "\ndata:", " b\n\n" (the LF after the empty chunk ended a second line); a
+    # BOM arriving a byte at a time passed max_event_size=0.
     write("sse", "regression-empty-chunk-after-cr", b"\x32\x00data: a\r\ndata: b\n\n")
     write("sse", "regression-split-bom-limit", b"\x03\xff\xef\xbb\xbf")
 
@@ -76,8 +76,8 @@ def lines() -> None:
     write("lines", "mixed-bytes", b"\x01" + bodies["mixed"])
     write("lines", "utf8-cut", b"\x0e" + bodies["utf8"])
     write("lines", "crlf-cut", b"\x06" + bodies["crlf"])
-    # Regression (fails with REQUESTX_FUZZ_STRICT=1 until fixed): cut as "", "", "", "\r", "", ...,
-    # "\n", "\n"; the LF after the empty chunks ends a second line.
+    # Regression the fuzzer found, fixed (d53d387) and kept as a seed: cut as "", "", "", "\r", "", ...,
+    # "\n", "\n"; the LF after the empty chunks ended a second line.
     write("lines", "regression-empty-chunk-after-cr", b"\x03\r\n\n")
 
 
