@@ -62,17 +62,8 @@ pub(crate) struct Live {
     pub(crate) decode_bounds: Bounds,
 }
 
-fn tls_provider() {
-    static INSTALLED: std::sync::Once = std::sync::Once::new();
-    INSTALLED.call_once(|| {
-        // ring needs no C toolchain beyond cc; it is installed once per process for reqwest.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-}
-
 impl Config {
     pub(crate) fn build(&self, generation: u64) -> Result<Live, RxError> {
-        tls_provider();
         let tls = self.tls.config().map_err(|e| {
             RxError::new(
                 ErrorKind::ConnectError,
