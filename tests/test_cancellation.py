@@ -190,6 +190,34 @@ def test_garbage_collected_stream_aborts(server) -> None:
         assert c.get(server.url + "/small").status_code == 200
 
 
+def test_closing_a_blocking_stream_mid_body_closes_its_connection(server) -> None:
+    """A lone thread drives its blocking client's requests and streams itself (src/bridge/driver.rs):
+    the aborted transfer must be dropped by `close()`, not by whatever the thread drives next."""
+    key = uuid.uuid4().hex
+    c = requestx.Client(timeout=30)
+    with c.stream("GET", server.url + "/firehose", params={"id": key, "total": 1 << 30}) as r:
+        assert next(r.iter_raw())
+    assert server_saw_disconnect(server, key)  # before the client does anything else
+    assert c.get(server.url + "/small").status_code == 200
+    c.close()
+
+
+def test_a_thread_blocked_on_a_stream_does_not_hold_up_the_clients_other_requests(server) -> None:
+    key = uuid.uuid4().hex
+    got: list[bytes] = []
+    with requestx.Client(timeout=30) as c, c.stream("GET", server.url + "/gate", params={"id": key}) as r:
+        chunks = r.iter_bytes()
+        assert next(chunks) == b"first\n"
+        reader = threading.Thread(target=lambda: got.extend(chunks))  # blocks until the gate opens
+        reader.start()
+        try:
+            assert all(c.get(server.url + "/small").status_code == 200 for _ in range(20))
+        finally:
+            assert c.get(server.url + "/open", params={"id": key}).text == "opened"
+            reader.join(10)
+    assert got == [b"rest\n"]
+
+
 def test_cancel_many_then_reuse(server, arun) -> None:
     async def main() -> None:
         async with requestx.AsyncClient(limits=requestx.Limits(max_connections=4), timeout=30) as c:

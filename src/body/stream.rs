@@ -9,6 +9,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use pyo3::IntoPyObjectExt;
@@ -18,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::incoming::{poll_once, Incoming};
 use super::pybytes::join_bytes;
+use crate::bridge::driver::Driver;
 use crate::bridge::hub::Hub;
 use crate::bridge::op::{Op, Spin};
 use crate::bridge::slot::{IntoPython, Slot};
@@ -53,6 +55,8 @@ pub(crate) struct BodyStream {
     /// or the stream is closed, as httpx holds a connection until then, so `max_connections`
     /// also bounds responses still open (a request beyond it waits, or raises PoolTimeout).
     permit: parking_lot::Mutex<Option<OwnedSemaphorePermit>>,
+    /// The driver the pump runs on (a blocking client's stream): a read drives it.
+    driver: Option<Arc<Driver>>,
 }
 
 /// What a parked reader is woken with: `next_nowait` has something to return (a chunk, an error
@@ -125,6 +129,7 @@ pub(crate) fn spawn_pump(
     closed: CancellationToken,
     already: Already,
     deadline: Option<tokio::time::Instant>,
+    driver: Option<Arc<Driver>>,
 ) -> BodyStream {
     let (tx, rx) = mpsc::channel(BUFFERED_CHUNKS);
     let waiting: Waiting = Arc::default();
@@ -151,6 +156,7 @@ pub(crate) fn spawn_pump(
         pending: Arc::default(),
         waiting,
         permit: parking_lot::Mutex::new(permit),
+        driver,
     }
 }
 
@@ -303,7 +309,37 @@ fn gather(
     Ok(chunks)
 }
 
+/// The longest a blocking client's `close()` of a stream drives its driver for the aborted pump
+/// to be dropped (one turn, unless another thread holds the driver's core).
+const CLOSE_DRIVE: Duration = Duration::from_millis(100);
+
 impl BodyStream {
+    /// `next` for a stream whose pump runs on a driver: this thread drives it until chunks, an
+    /// error or the end come.
+    fn next_driven(&self, py: Python<'_>, driver: &Driver) -> PyResult<Py<PyBytes>> {
+        if let Some(chunk) = self.next_nowait(py)? {
+            return Ok(chunk);
+        }
+        let rx = self.rx.clone();
+        let pending = self.pending.clone();
+        let got = driver.drive(py, async move {
+            let mut rx = rx.lock().await;
+            let first = rx.recv().await?;
+            Some(gather(first, &mut rx, &pending))
+        })?;
+        match got {
+            Some(Ok(chunks)) => Ok(join_bytes(py, &chunks)?.unbind()),
+            Some(Err(err)) => {
+                self.release();
+                Err(err.into_pyerr(py))
+            }
+            None => {
+                self.release();
+                Ok(PyBytes::new(py, b"").unbind())
+            }
+        }
+    }
+
     /// Gives the connection-limit permit back (the body ended, failed or was closed).
     fn release(&self) {
         self.permit.lock().take();
@@ -353,14 +389,22 @@ impl BodyStream {
 
     /// An Op that completes when `next_nowait` has something to return (a chunk, an error or the
     /// end); the hub reports it. Then call `next_nowait` again.
-    fn wait_next(&self, hub: &Hub) -> Op {
+    fn wait_next(&self, hub: &Hub) -> PyResult<Op> {
+        if self.driver.is_some() {
+            return Err(PyRuntimeError::new_err(
+                "a blocking client's stream cannot be read from an event loop",
+            ));
+        }
         let (op, slot) = Op::for_hub(Some(hub), Spin::No);
         self.park(&slot);
-        op
+        Ok(op)
     }
 
     /// Blocks this thread (GIL released, signals checked) for the next chunks; `b""` at the end.
     fn next(&self, py: Python<'_>) -> PyResult<Py<PyBytes>> {
+        if let Some(driver) = &self.driver {
+            return self.next_driven(py, driver);
+        }
         loop {
             if let Some(chunk) = self.next_nowait(py)? {
                 return Ok(chunk);
@@ -372,10 +416,24 @@ impl BodyStream {
     }
 
     /// Stops the transfer; an HTTP/1.1 connection with an unread body is closed, not pooled.
-    fn close(&self) {
+    fn close(&self, py: Python<'_>) {
         self.pump.abort();
         self.release();
         wake(&self.waiting);
+        if let Some(driver) = &self.driver {
+            // The aborted pump (and the connection it holds) is dropped by the next drive: now.
+            let pump = self.pump.clone();
+            py.detach(|| {
+                driver.wait(
+                    async move {
+                        while !pump.is_finished() {
+                            tokio::task::yield_now().await;
+                        }
+                    },
+                    CLOSE_DRIVE,
+                )
+            });
+        }
     }
 }
 

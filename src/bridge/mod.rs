@@ -6,8 +6,10 @@
 //! holds one operation's result; completion and cancellation race through one compare-and-swap.
 //! An [`op::Op`] is the Python handle of a slot, made in one place ([`op::Op::for_hub`]). A
 //! [`hub::Hub`] wakes one event loop (asyncio, uvloop, trio) once per batch of completions through
-//! an eventfd; a blocked thread waits on the slot's condvar instead.
+//! an eventfd; a blocked thread waits on the slot's condvar instead. A [`driver::Driver`] is a
+//! current-thread runtime that a blocked thread drives itself, for work that ends within the call.
 
+pub(crate) mod driver;
 pub(crate) mod hub;
 pub(crate) mod op;
 pub(crate) mod runtime;

@@ -175,6 +175,11 @@ impl Drop for Op {
 
 static BLOCKED: AtomicUsize = AtomicUsize::new(0);
 
+/// How many threads are blocked in an operation's wait right now.
+pub(crate) fn blocked_threads() -> usize {
+    BLOCKED.load(Ordering::Acquire)
+}
+
 /// Counts the threads blocked in `Op::block`; `alone` when this one is the only one.
 struct BlockedThread {
     alone: bool,

@@ -11,6 +11,7 @@ use super::conn_tasks::ConnTasks;
 use super::phases::{ConnectDeadline, ConnectDeadlineLayer};
 use super::tls::Tls;
 use crate::body::decode::Bounds;
+use crate::bridge::driver::Driver;
 use crate::error::{ErrorKind, RxError};
 
 /// Settings fixed at construction, kept to rebuild the reqwest client in a forked child.
@@ -60,6 +61,9 @@ pub(crate) struct Live {
     /// does not hold them: they give their permit back as soon as they know (`request.rs`).
     pub(crate) h2_origins: Option<Arc<parking_lot::Mutex<std::collections::HashSet<String>>>>,
     pub(crate) decode_bounds: Bounds,
+    /// The driver this pool's connections run on, for a blocking client's driven pool (see
+    /// `ClientCore::driven`); None on the engine. A body streamed from it is read by driving it.
+    pub(crate) driver: Option<Arc<Driver>>,
 }
 
 impl Config {
@@ -105,6 +109,7 @@ impl Config {
             permits: self.max_connections.map(|n| Arc::new(Semaphore::new(n))),
             h2_origins: (self.http2 && self.max_connections.is_some()).then(Arc::default),
             decode_bounds: self.decode_bounds,
+            driver: None,
         })
     }
 

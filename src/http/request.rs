@@ -327,6 +327,7 @@ pub(crate) async fn execute(
 ) -> Result<RawResponse, RxError> {
     let h2_origins = live.h2_origins.clone();
     let bounds = live.decode_bounds;
+    let driver = live.driver.clone();
     let h2_origin = h2_origins.as_ref().map(|_| origin_of(request.url()));
     let mut permit = acquire(live.permits.clone(), timeouts.pool).await?;
     if let (Some(origins), Some(origin)) = (&h2_origins, &h2_origin) {
@@ -364,6 +365,7 @@ pub(crate) async fn execute(
             closed,
             Already::default(),
             timeouts.deadline,
+            driver,
         )),
         Delivery::StreamOrRaw => match ready_body(&mut response).await {
             Ok(chunks) => {
@@ -377,6 +379,7 @@ pub(crate) async fn execute(
                 closed,
                 already,
                 timeouts.deadline,
+                driver,
             )),
         },
         Delivery::Whole => match presized_length(&headers, status, head_only) {

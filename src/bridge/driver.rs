@@ -1,0 +1,238 @@
+//! `Driver`: a current-thread tokio runtime that the blocked calling thread drives itself.
+//!
+//! A blocking call handed to the process's runtime costs two hand-overs between threads (to send,
+//! and to complete); on one core each is a context switch. A thread that drives the runtime of
+//! its work itself makes none: it writes the request, sleeps in `epoll_wait` until the answer is
+//! readable and reads it. Everything spawned on a driver (a connection's task) runs only while
+//! some thread drives it, so only work that ends inside one call goes here: what it leaves behind
+//! (an idle connection) must not need running between calls.
+//!
+//! Several threads may drive one driver at once: tokio hands its core (the I/O driver and the
+//! spawned tasks) to one of them, the others poll their own future when it is woken.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use pyo3::prelude::*;
+use tokio::runtime::{Builder, Runtime};
+
+/// NOTE: as `op::SIGNAL_SLICE`: Ctrl-C is noticed within 50 ms of a long call.
+const SIGNAL_SLICE: Duration = Duration::from_millis(50);
+
+/// NOTE: a lone driving thread first polls its socket without sleeping (a zero-timeout
+/// `epoll_wait` per turn) for up to this long: a loopback answer usually lands within it, and a
+/// thread that never slept skips the wake-up and the idle core's exit latency.
+const SPIN_BUDGET: Duration = Duration::from_micros(150);
+
+static DRIVING: AtomicUsize = AtomicUsize::new(0);
+
+/// How many threads are driving a driver right now.
+pub(crate) fn driving_threads() -> usize {
+    DRIVING.load(Ordering::Acquire)
+}
+
+/// Counts the threads driving (any driver); `alone` when this one is the only one. With several,
+/// one spinning takes the core from the others.
+struct Driving {
+    alone: bool,
+}
+
+impl Driving {
+    fn enter() -> Self {
+        Self {
+            alone: DRIVING.fetch_add(1, Ordering::AcqRel) == 0,
+        }
+    }
+}
+
+impl Drop for Driving {
+    fn drop(&mut self) {
+        DRIVING.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Lets a driver take in the I/O that arrived while nobody drove it, and run the tasks that wakes,
+/// before what follows: a connection whose peer closed it (or sent what nobody asked for) while
+/// it was idle is seen closed before a request checks it out of its pool. On the engine the
+/// connection's task sees it at once; here it would be seen only after the request was written
+/// on it, which fails the request ("connection closed before message completed").
+/// Two turns: the first polls the I/O driver and queues the woken tasks, the second runs them.
+pub(crate) async fn catch_up() {
+    tokio::task::yield_now().await;
+    tokio::task::yield_now().await;
+}
+
+/// Polls `work`, letting the runtime take in I/O between polls without sleeping, until it ends
+/// (its output) or `budget` passes (None).
+async fn spin_on<F: Future>(mut work: Pin<&mut F>, budget: Duration) -> Option<F::Output> {
+    let until = Instant::now() + budget;
+    loop {
+        if let Poll::Ready(out) =
+            std::future::poll_fn(|cx| Poll::Ready(work.as_mut().poll(cx))).await
+        {
+            return Some(out);
+        }
+        if Instant::now() >= until {
+            return None;
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+pub(crate) struct Driver {
+    /// None only while dropping.
+    runtime: Option<Runtime>,
+}
+
+impl Driver {
+    pub(crate) fn new() -> std::io::Result<Self> {
+        let runtime = Builder::new_current_thread()
+            .enable_all()
+            .thread_name("requestx-blocking")
+            .build()?;
+        Ok(Self {
+            runtime: Some(runtime),
+        })
+    }
+
+    fn runtime(&self) -> &Runtime {
+        self.runtime
+            .as_ref()
+            .expect("a driver's runtime lives until it drops")
+    }
+
+    /// Runs `work` to its end on this thread with the GIL released, checking signals between
+    /// slices: a signal handler's exception (KeyboardInterrupt) drops `work` (which cancels it)
+    /// and propagates.
+    pub(crate) fn drive<F>(&self, py: Python<'_>, work: F) -> PyResult<F::Output>
+    where
+        F: Future + Send,
+        F::Output: Send,
+    {
+        let mut work = std::pin::pin!(work);
+        let driving = Driving::enter();
+        let mut spin = driving.alone;
+        loop {
+            let runtime = self.runtime();
+            let slice = &mut work;
+            let first = std::mem::replace(&mut spin, false);
+            let out = py.detach(move || {
+                runtime.block_on(async move {
+                    if first {
+                        if let Some(out) = spin_on(slice.as_mut(), SPIN_BUDGET).await {
+                            return Some(out);
+                        }
+                    }
+                    tokio::time::timeout(SIGNAL_SLICE, slice).await.ok()
+                })
+            });
+            if let Some(out) = out {
+                return Ok(out);
+            }
+            py.check_signals()?;
+        }
+    }
+
+    /// Drives `work` on this thread (never the GIL's holder) until it ends or `limit` passes; true
+    /// if it ended.
+    pub(crate) fn wait(&self, work: impl Future<Output = ()>, limit: Duration) -> bool {
+        self.runtime()
+            .block_on(async move { tokio::time::timeout(limit, work).await.is_ok() })
+    }
+
+    /// A driver of the parent's runtime in a forked child: its blocking threads did not survive
+    /// the fork and its locks may be held, so it is never shut down or dropped.
+    pub(crate) fn leak(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // Never waits. Inside a runtime's context (this one's, if the last handle went with a
+        // future it ran) a shutdown could find the core taken, which panics: leaked then.
+        if let Some(runtime) = self.runtime.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                std::mem::forget(runtime);
+            } else {
+                runtime.shutdown_background();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn catch_up_runs_the_tasks_that_io_woke_before_what_follows() {
+        // A task waiting on a socket, whose peer has already written: the byte is in before the
+        // driven work starts, and one catch_up lets the task read it first.
+        let driver = Driver::new().unwrap();
+        let seen = Arc::new(AtomicBool::new(false));
+        let (task_seen, work_seen) = (seen.clone(), seen.clone());
+        assert!(driver.wait(
+            async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+                let (server, _) = listener.accept().await.unwrap();
+                tokio::spawn(async move {
+                    client.readable().await.unwrap();
+                    task_seen.store(true, Ordering::Release);
+                });
+                tokio::task::yield_now().await; // the task registers its interest
+                server.try_write(b"x").unwrap();
+                // Not driven meanwhile: the kernel has the byte, the runtime has not looked.
+                std::thread::sleep(Duration::from_millis(20));
+                assert!(!work_seen.load(Ordering::Acquire));
+                catch_up().await;
+                assert!(work_seen.load(Ordering::Acquire));
+            },
+            Duration::from_secs(5),
+        ));
+        assert!(seen.load(Ordering::Acquire));
+    }
+
+    #[test]
+    fn wait_gives_up_at_its_limit_and_the_driver_drops_without_waiting() {
+        let driver = Driver::new().unwrap();
+        let started = Instant::now();
+        assert!(!driver.wait(std::future::pending(), Duration::from_millis(30)));
+        // A task still pending on its runtime (as an idle connection's) does not hold up the drop.
+        assert!(driver.wait(
+            async {
+                tokio::spawn(std::future::pending::<()>());
+            },
+            Duration::from_secs(1)
+        ));
+        drop(driver);
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn spin_on_ends_with_the_work_or_at_its_budget() {
+        let driver = Driver::new().unwrap();
+        assert!(driver.wait(
+            async {
+                let mut ready = std::pin::pin!(async { 7 });
+                assert_eq!(spin_on(ready.as_mut(), SPIN_BUDGET).await, Some(7));
+                let mut never = std::pin::pin!(std::future::pending::<()>());
+                let started = Instant::now();
+                assert_eq!(
+                    spin_on(never.as_mut(), Duration::from_millis(5)).await,
+                    None
+                );
+                assert!(started.elapsed() >= Duration::from_millis(5));
+            },
+            Duration::from_secs(5)
+        ));
+    }
+}
