@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use tokio::runtime::{Builder, Runtime};
 
@@ -52,6 +53,12 @@ impl Drop for Driving {
     fn drop(&mut self) {
         DRIVING.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// Whether this thread may drive a driver: not while it runs inside a tokio runtime (a Python
+/// callback of another Rust extension's runtime), where `block_on` would panic.
+pub(crate) fn can_drive() -> bool {
+    tokio::runtime::Handle::try_current().is_err()
 }
 
 /// Lets a driver take in the I/O that arrived while nobody drove it, and run the tasks that wakes,
@@ -112,6 +119,11 @@ impl Driver {
         F: Future + Send,
         F::Output: Send,
     {
+        if !can_drive() {
+            return Err(PyRuntimeError::new_err(
+                "a blocking requestx call was made on a thread that runs a tokio runtime",
+            ));
+        }
         let mut work = std::pin::pin!(work);
         let driving = Driving::enter();
         let mut spin = driving.alone;
@@ -155,7 +167,7 @@ impl Drop for Driver {
         // Never waits. Inside a runtime's context (this one's, if the last handle went with a
         // future it ran) a shutdown could find the core taken, which panics: leaked then.
         if let Some(runtime) = self.runtime.take() {
-            if tokio::runtime::Handle::try_current().is_ok() {
+            if !can_drive() {
                 std::mem::forget(runtime);
             } else {
                 runtime.shutdown_background();
@@ -215,6 +227,16 @@ mod tests {
         ));
         drop(driver);
         assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_thread_inside_a_runtime_may_not_drive_and_a_driver_dropped_there_is_leaked() {
+        assert!(can_drive());
+        let outer = Builder::new_current_thread().build().unwrap();
+        outer.block_on(async {
+            assert!(!can_drive());
+            drop(Driver::new().unwrap()); // leaked rather than shut down inside a runtime
+        });
     }
 
     #[test]

@@ -325,7 +325,7 @@ impl ClientCore {
     /// response is in.
     fn send(&self, py: Python<'_>, outgoing: Outgoing<'_>) -> PyResult<Py<PyAny>> {
         let prepared = self.prepare(py, outgoing)?;
-        if driver::driving_threads() + op::blocked_threads() == 0 {
+        if driver::driving_threads() + op::blocked_threads() == 0 && driver::can_drive() {
             // No other thread waits on a request: this thread drives it (and, for a streamed
             // body, each read of it); threads that wait together share the engine.
             // NOTE: 8 threads on one core driving one driver: 24,900-25,300 req/s, against
