@@ -219,9 +219,9 @@ impl ClientCore {
             }
         }
         let shared = self.live()?;
-        let mut live = self.config.build(generation)?;
-        live.permits = shared.permits;
-        live.h2_origins = shared.h2_origins;
+        let mut live = self.config.build_parts(generation)?;
+        live.permits = shared.permits.clone();
+        live.h2_origins = shared.h2_origins.clone();
         let driver = Arc::new(Driver::new().map_err(|e| {
             RxError::new(
                 ErrorKind::ConnectError,
@@ -229,6 +229,7 @@ impl ClientCore {
             )
         })?);
         live.driver = Some(driver.clone());
+        let live = Live::new(live);
         *guard = Some(Driven {
             driver: driver.clone(),
             live: live.clone(),
