@@ -4,8 +4,9 @@
 //! and to complete); on one core each is a context switch. A thread that drives the runtime of
 //! its work itself makes none: it writes the request, sleeps in `epoll_wait` until the answer is
 //! readable and reads it. Everything spawned on a driver (a connection's task) runs only while
-//! some thread drives it, so only work that ends inside one call goes here: what it leaves behind
-//! (an idle connection) must not need running between calls.
+//! some thread drives it, so what work leaves behind between calls must be able to wait: an idle
+//! connection (its news is taken in by `catch_up` before the next request), a stream's pump
+//! (driven again by the next read of the stream).
 //!
 //! Several threads may drive one driver at once: tokio hands its core (the I/O driver and the
 //! spawned tasks) to one of them, the others poll their own future when it is woken.
@@ -153,12 +154,6 @@ impl Driver {
     pub(crate) fn wait(&self, work: impl Future<Output = ()>, limit: Duration) -> bool {
         self.runtime()
             .block_on(async move { tokio::time::timeout(limit, work).await.is_ok() })
-    }
-
-    /// A driver of the parent's runtime in a forked child: its blocking threads did not survive
-    /// the fork and its locks may be held, so it is never shut down or dropped.
-    pub(crate) fn leak(self) {
-        std::mem::forget(self);
     }
 }
 

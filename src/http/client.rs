@@ -53,12 +53,12 @@ pub(crate) struct ClientCore {
     /// The last URL string seen and its parsed form (Python strings are immutable).
     /// NOTE: WHATWG parsing (with IDNA) was ~3% of a request's CPU when one URL is polled.
     last_url: Mutex<Option<(Py<PyString>, Url)>>,
-    /// Where blocking requests whose body is read whole run: see `driven`.
+    /// Where a blocking request runs when its thread waits alone: see `driven`.
     driven: Mutex<Option<Driven>>,
 }
 
-/// A client's blocking requests that end within their call: a driver (a current-thread runtime
-/// the calling thread drives) and the pool whose connections live on it.
+/// Where a blocking client's lone-thread requests (and the streams they return) run: a driver (a
+/// current-thread runtime the calling thread drives) and the pool whose connections live on it.
 /// NOTE: see `Driver`: a sequential blocking GET made two thread hand-overs on the engine.
 struct Driven {
     driver: Arc<Driver>,
@@ -168,17 +168,15 @@ impl ClientCore {
     /// the driver, so the driver is shut down (every task dropped, every socket closed) unless a
     /// response still holds it; then it is driven until the aborted tasks are gone.
     fn close_driven(&self, py: Python<'_>) {
-        let Some(Driven { driver, live }) = self.driven.lock().take() else {
+        let Some(driven) = self.driven.lock().take() else {
             return;
         };
-        let tasks = live.conn_tasks.abort_all();
-        if live.generation != runtime::generation() {
-            std::mem::forget(live); // a forked child's: its runtime is the parent's
-            if let Ok(driver) = Arc::try_unwrap(driver) {
-                driver.leak();
-            }
+        if driven.live.generation != runtime::generation() {
+            std::mem::forget(driven); // a forked child's: its runtime is the parent's
             return;
         }
+        let Driven { driver, live } = driven;
+        let tasks = live.conn_tasks.abort_all();
         drop(live);
         match Arc::try_unwrap(driver) {
             Ok(driver) => py.detach(move || drop(driver)),
@@ -211,12 +209,8 @@ impl ClientCore {
                 *guard = Some(driven);
                 return Ok(pair);
             }
-            // A forked child's: its runtime is the parent's.
-            let Driven { driver, live } = driven;
-            std::mem::forget(live);
-            if let Ok(driver) = Arc::try_unwrap(driver) {
-                driver.leak();
-            }
+            // A forked child's: its runtime is the parent's, so nothing of it is dropped.
+            std::mem::forget(driven);
         }
         let shared = self.live()?;
         let mut live = self.config.build_parts(generation)?;
