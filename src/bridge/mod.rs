@@ -7,7 +7,8 @@
 //! An [`op::Op`] is the Python handle of a slot, made in one place ([`op::Op::for_hub`]). A
 //! [`hub::Hub`] wakes one event loop (asyncio, uvloop, trio) once per batch of completions through
 //! an eventfd; a blocked thread waits on the slot's condvar instead. A [`driver::Driver`] is a
-//! current-thread runtime that a blocked thread drives itself, for work that ends within the call.
+//! current-thread runtime that a blocked thread drives itself (a lone thread's blocking request,
+//! and the reads of the stream it returns).
 
 pub(crate) mod driver;
 pub(crate) mod hub;

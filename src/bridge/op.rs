@@ -15,14 +15,14 @@ use crate::error::RxError;
 
 /// NOTE: 50 ms slices keep Ctrl-C responsive (well under the 100 ms goal) while costing a GIL
 /// round trip only 20 times a second on a long request.
-const SIGNAL_SLICE: Duration = Duration::from_millis(50);
+pub(crate) const SIGNAL_SLICE: Duration = Duration::from_millis(50);
 
 /// NOTE: before sleeping on the condvar a blocked thread yields the CPU for up to this long.
 /// A loopback response usually lands within it, and a thread that never slept skips the futex
 /// wake-up and the idle-core exit: sequential sync GETs against nginx went from ~12,500 to
 /// ~14,000-17,500 req/s on the 2-core reference VM (client pinned to one core). Bounded, so a
 /// slow request costs at most this much CPU.
-const SPIN_BUDGET: Duration = Duration::from_micros(150);
+pub(crate) const SPIN_BUDGET: Duration = Duration::from_micros(150);
 
 /// Whether a waiter may yield the CPU for an operation before sleeping (see `SPIN_BUDGET`).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -82,7 +82,7 @@ impl Op {
     fn block(&self, py: Python<'_>, mut job: Option<Job>) -> PyResult<Py<PyAny>> {
         // Spinning only pays when this is the only blocked thread; with several, they would take
         // the core from the tokio worker that serves them (threads_8 fell from 36k to 28k req/s).
-        let waiting = BlockedThread::enter();
+        let waiting = BLOCKED.enter();
         let mut spin = self.spin == Spin::Yes && waiting.alone;
         loop {
             let slot = &self.slot;
@@ -173,28 +173,43 @@ impl Drop for Op {
     }
 }
 
-static BLOCKED: AtomicUsize = AtomicUsize::new(0);
+/// The threads blocked in `Op::block`.
+static BLOCKED: WaitingThreads = WaitingThreads::new();
 
 /// How many threads are blocked in an operation's wait right now.
 pub(crate) fn blocked_threads() -> usize {
-    BLOCKED.load(Ordering::Acquire)
+    BLOCKED.count()
 }
 
-/// Counts the threads blocked in `Op::block`; `alone` when this one is the only one.
-struct BlockedThread {
-    alone: bool,
-}
+/// A count of the threads waiting in one way (blocked on an op, driving a driver).
+pub(crate) struct WaitingThreads(AtomicUsize);
 
-impl BlockedThread {
-    fn enter() -> Self {
-        Self {
-            alone: BLOCKED.fetch_add(1, Ordering::AcqRel) == 0,
+impl WaitingThreads {
+    pub(crate) const fn new() -> Self {
+        Self(AtomicUsize::new(0))
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Counts this thread in until the guard drops; its `alone` says whether it is the only one.
+    pub(crate) fn enter(&self) -> Waiting<'_> {
+        Waiting {
+            alone: self.0.fetch_add(1, Ordering::AcqRel) == 0,
+            count: self,
         }
     }
 }
 
-impl Drop for BlockedThread {
+/// One thread counted in a `WaitingThreads`.
+pub(crate) struct Waiting<'a> {
+    pub(crate) alone: bool,
+    count: &'a WaitingThreads,
+}
+
+impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        BLOCKED.fetch_sub(1, Ordering::AcqRel);
+        self.count.0.fetch_sub(1, Ordering::AcqRel);
     }
 }

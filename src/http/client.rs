@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::config::{Config, Live};
+use super::conn_tasks::ConnTasks;
 use super::request::{self, Delivery, Outgoing, Timeouts};
 use super::retry::{self, Policy};
 use super::tls::{load_identity, Tls, Verify};
@@ -184,9 +185,7 @@ impl ClientCore {
                 py.detach(|| {
                     driver.wait(
                         async move {
-                            for task in tasks {
-                                let _ = task.await;
-                            }
+                            ConnTasks::dropped(tasks).await;
                             // reqwest's connections (through a proxy) see their pool gone.
                             driver::catch_up().await;
                         },
@@ -372,16 +371,7 @@ impl ClientCore {
         if tasks.is_empty() || generation != runtime::generation() {
             return;
         }
-        py.detach(|| {
-            runtime::engine().wait(
-                async move {
-                    for task in tasks {
-                        let _ = task.await;
-                    }
-                },
-                CLOSE_WAIT,
-            )
-        });
+        py.detach(|| runtime::engine().wait(ConnTasks::dropped(tasks), CLOSE_WAIT));
     }
 
     #[getter]

@@ -71,6 +71,13 @@ impl ConnTasks {
         handles
     }
 
+    /// Until every one of `handles` (aborted by `abort_all`) has been dropped by its runtime.
+    pub(crate) async fn dropped(handles: Vec<JoinHandle<()>>) {
+        for handle in handles {
+            let _ = handle.await;
+        }
+    }
+
     #[cfg(test)]
     fn len(&self) -> usize {
         self.inner.lock().handles.len()
