@@ -1,10 +1,11 @@
 //! The native engine of requestx. This file is only the table of contents.
 //!
-//! From the bottom up: `error` (every failure and its exception class) and `bridge` (work into
+//! `alloc` is the process's allocator for the engine's memory. From the bottom up: `error` (every failure and its exception class) and `bridge` (work into
 //! tokio, completions back to a waiting Python caller; no HTTP); `body` (response and request
 //! bodies) on them; `http` (clients, requests, timeouts, retries, the pool) on `body`; `text`
 //! (lines, server-sent events, JSON) beside `http`, on nothing but itself.
 
+mod alloc;
 mod body;
 mod bridge;
 mod error;
@@ -16,6 +17,9 @@ mod text;
 pub mod fuzzing;
 
 use pyo3::prelude::*;
+
+#[global_allocator]
+static ALLOCATOR: alloc::SplitAlloc = alloc::SplitAlloc;
 
 #[pymodule(gil_used = false)]
 fn _requestx(m: &Bound<'_, PyModule>) -> PyResult<()> {
