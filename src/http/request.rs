@@ -269,12 +269,16 @@ fn refuse_unasked(status: u16, headers: &HeaderMap, asked_upgrade: bool) -> Resu
 
 /// The key of `url`'s origin (scheme, host and port) in `Live::h2_origins`.
 fn origin_of(url: &Url) -> String {
-    format!(
-        "{}://{}:{}",
-        url.scheme(),
-        url.host_str().unwrap_or(""),
-        url.port_or_known_default().unwrap_or(0)
-    )
+    use std::fmt::Write;
+    // Sized once: this runs for every request of an HTTP/2 client with a connection limit.
+    let (scheme, host) = (url.scheme(), url.host_str().unwrap_or(""));
+    let mut origin = String::with_capacity(scheme.len() + host.len() + 9);
+    origin.push_str(scheme);
+    origin.push_str("://");
+    origin.push_str(host);
+    origin.push(':');
+    let _ = write!(origin, "{}", url.port_or_known_default().unwrap_or(0));
+    origin
 }
 
 async fn acquire(
@@ -307,7 +311,7 @@ async fn send(live: Live, request: reqwest::Request) -> Result<Incoming, RxError
                 .map_err(RxError::from_reqwest)
         }
     };
-    let url = request.url().to_string();
+    let url = request.url().as_str().to_owned(); // (named in a failure's message)
     let request: http::Request<reqwest::Body> =
         request.try_into().map_err(RxError::from_reqwest)?;
     let response = direct
@@ -330,8 +334,10 @@ pub(crate) async fn execute(
     let driver = live.driver.clone();
     let h2_origin = h2_origins.as_ref().map(|_| origin_of(request.url()));
     let mut permit = acquire(live.permits.clone(), timeouts.pool).await?;
+    let mut known_h2 = false;
     if let (Some(origins), Some(origin)) = (&h2_origins, &h2_origin) {
         if origins.lock().contains(origin) {
+            known_h2 = true;
             permit = None; // a stream on the origin's HTTP/2 connection: not a connection of its own
         }
     }
@@ -349,7 +355,9 @@ pub(crate) async fn execute(
     let version = response.version();
     if let (Some(origins), Some(origin)) = (&h2_origins, h2_origin) {
         if version == http::Version::HTTP_2 {
-            origins.lock().insert(origin);
+            if !known_h2 {
+                origins.lock().insert(origin);
+            }
             permit = None;
         } else {
             origins.lock().remove(&origin);
@@ -471,5 +479,14 @@ mod tests {
         ] {
             assert!(!has_authority(url), "{url}");
         }
+    }
+
+    #[test]
+    fn origin_of_names_scheme_host_and_port_with_the_default_port_filled_in() {
+        let of = |u: &str| super::origin_of(&reqwest::Url::parse(u).unwrap());
+        assert_eq!(of("https://example.com/a?b"), "https://example.com:443");
+        assert_eq!(of("http://127.0.0.1:8080/"), "http://127.0.0.1:8080");
+        assert_eq!(of("http://[::1]:65535/x"), "http://[::1]:65535");
+        assert_eq!(of("http://h:0/"), "http://h:0");
     }
 }
