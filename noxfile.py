@@ -112,9 +112,11 @@ def sanitize(session: nox.Session) -> None:
         "LSAN_OPTIONS": f"suppressions={os.path.join(ROOT, 'fuzz', 'lsan.supp')}",
         "ASAN_SYMBOLIZER_PATH": shutil.which("llvm-symbolizer") or "",
     }
-    session.run("cargo", "+nightly", "test", "--lib", "--target", triple, env=env, external=True)
+    # system-allocator: ASan watches only the system allocator's blocks (src/alloc.rs).
+    test = ["cargo", "+nightly", "test", "--lib", "--target", triple, "--features", "system-allocator"]
+    session.run(*test, env=env, external=True)
     build = ["cargo", "+nightly", "rustc", "--lib", "--crate-type", "cdylib", "--target", triple]
-    session.run(*build, "--features", "pyo3/extension-module", env=env, external=True)
+    session.run(*build, "--features", "pyo3/extension-module,system-allocator", env=env, external=True)
     # A copy of the package and its tests beside the instrumented engine, so that nothing
     # imports this checkout's own build.
     with tempfile.TemporaryDirectory(prefix="requestx-asan-") as work:

@@ -1,10 +1,12 @@
 //! The native engine of requestx. This file is only the table of contents.
 //!
-//! `alloc` is the process's allocator for the engine's memory. From the bottom up: `error` (every failure and its exception class) and `bridge` (work into
-//! tokio, completions back to a waiting Python caller; no HTTP); `body` (response and request
-//! bodies) on them; `http` (clients, requests, timeouts, retries, the pool) on `body`; `text`
-//! (lines, server-sent events, JSON) beside `http`, on nothing but itself.
+//! From the bottom up: `alloc` (the engine's memory allocator); `error` (every failure and its
+//! exception class) and `bridge` (work into tokio, completions back to a waiting Python caller; no
+//! HTTP); `body` (response and request bodies) on them; `http` (clients, requests, timeouts,
+//! retries, the pool) on `body`; `text` (lines, server-sent events, JSON) beside `http`, on nothing
+//! but itself.
 
+#[cfg_attr(feature = "system-allocator", allow(dead_code))]
 mod alloc;
 mod body;
 mod bridge;
@@ -18,6 +20,8 @@ pub mod fuzzing;
 
 use pyo3::prelude::*;
 
+/// Not with `system-allocator` (AddressSanitizer runs, which watch only the system allocator).
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: alloc::SplitAlloc = alloc::SplitAlloc;
 
