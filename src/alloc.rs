@@ -51,8 +51,13 @@ fn keepable(layout: Layout) -> bool {
     layout.align() <= 8 && layout.size() <= KEPT_MAX
 }
 
-/// The kept block, if it holds `size` bytes without wasting more than as much again.
-fn take_kept(size: usize) -> *mut u8 {
+/// The kept block, if it suits `layout` and holds its size without wasting more than as much
+/// again; else null.
+fn take_kept(layout: Layout) -> *mut u8 {
+    let size = layout.size();
+    if !keepable(layout) {
+        return std::ptr::null_mut();
+    }
     KEPT.try_with(|kept| {
         let (ptr, cap) = kept.0.get();
         if ptr != 0 && cap >= size && cap <= size * 2 {
@@ -65,13 +70,17 @@ fn take_kept(size: usize) -> *mut u8 {
     .unwrap_or(std::ptr::null_mut())
 }
 
-/// Keeps `ptr` (of `size` bytes) for this thread's next large block; false if the slot is taken.
-fn keep(ptr: *mut u8, size: usize) -> bool {
+/// Keeps `ptr` for this thread's next large block; false if it may not be kept or the slot is
+/// taken.
+fn keep(ptr: *mut u8, layout: Layout) -> bool {
+    if !keepable(layout) {
+        return false;
+    }
     KEPT.try_with(|kept| {
         if kept.0.get().0 != 0 {
             return false;
         }
-        kept.0.set((ptr as usize, size));
+        kept.0.set((ptr as usize, layout.size()));
         true
     })
     .unwrap_or(false)
@@ -84,13 +93,12 @@ fn keep(ptr: *mut u8, size: usize) -> bool {
 unsafe impl GlobalAlloc for SplitAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if is_large(layout.size()) {
-            if keepable(layout) {
-                let kept = take_kept(layout.size());
-                if !kept.is_null() {
-                    return kept;
-                }
+            let kept = take_kept(layout);
+            if kept.is_null() {
+                System.alloc(layout)
+            } else {
+                kept
             }
-            System.alloc(layout)
         } else {
             mimalloc::MiMalloc.alloc(layout)
         }
@@ -106,7 +114,7 @@ unsafe impl GlobalAlloc for SplitAlloc {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if is_large(layout.size()) {
-            if !(keepable(layout) && keep(ptr, layout.size())) {
+            if !keep(ptr, layout) {
                 System.dealloc(ptr, layout)
             }
         } else {

@@ -124,11 +124,17 @@ impl ClientCore {
 
     /// A prepared request run under its client on `live`: retried under its policy, failed as
     /// closed when the client closes, and bounded by its total deadline.
+    /// NOTE: boxed here, where it is made (~2.4 KB), so what runs it holds a pointer: captured by
+    /// value in a job's task, it was copied into the task's state, the task into its box, and the
+    /// future again into the awaiting state on the first poll (~7 KB of memmove per request;
+    /// memmove was ~6% of an h2c request's CPU).
     fn work(
         &self,
         live: Live,
         prepared: Prepared,
-    ) -> impl std::future::Future<Output = Result<RawResponse, RxError>> + Send + 'static {
+    ) -> std::pin::Pin<
+        Box<impl std::future::Future<Output = Result<RawResponse, RxError>> + Send + 'static>,
+    > {
         let Prepared {
             request,
             timeouts,
@@ -136,7 +142,7 @@ impl ClientCore {
             policy,
         } = prepared;
         let closed = self.closed.clone();
-        async move {
+        Box::pin(async move {
             let work = retry::run(policy, request, |request| {
                 Box::pin(request::execute(
                     live.clone(),
@@ -153,17 +159,13 @@ impl ClientCore {
                 () = request::until(timeouts.deadline) => Err(RxError::total_timeout()),
             };
             closed_wins(outcome, &closed)
-        }
+        })
     }
 
     /// The job that runs a prepared request on the engine and completes its slot.
     fn job(&self, py: Python<'_>, prepared: Prepared, slot: Arc<Slot>) -> PyResult<Job> {
         let live = self.live().map_err(|e| e.into_pyerr(py))?;
-        // NOTE: the request's future (~2.4 KB) is boxed where it is made, so the task around it
-        // holds a pointer: captured by value, it was copied into the task's state, the task into
-        // its box, and the future again into the awaiting state on the first poll (~7 KB of
-        // memmove per request; memmove was ~6% of an h2c request's CPU).
-        let work = Box::pin(self.work(live, prepared));
+        let work = self.work(live, prepared);
         let done = slot.clone();
         let task = Box::pin(async move { done.complete(work.await) });
         Ok(Job { task, slot })
@@ -329,7 +331,7 @@ impl ClientCore {
             // NOTE: 8 threads on one core driving one driver: 24,900-25,300 req/s, against
             // 27,400-28,100 on the engine (tokio hands the driver's core from thread to thread).
             let (driver, live) = self.driven().map_err(|e| e.into_pyerr(py))?;
-            let work = Box::pin(self.work(live, prepared)); // (boxed: see `job`)
+            let work = self.work(live, prepared);
             let outcome = driver.drive(py, async move {
                 driver::catch_up().await;
                 work.await

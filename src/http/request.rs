@@ -334,12 +334,12 @@ pub(crate) async fn execute(
     let driver = live.driver.clone();
     let h2_origin = h2_origins.as_ref().map(|_| origin_of(request.url()));
     let mut permit = acquire(live.permits.clone(), timeouts.pool).await?;
-    let mut known_h2 = false;
-    if let (Some(origins), Some(origin)) = (&h2_origins, &h2_origin) {
-        if origins.lock().contains(origin) {
-            known_h2 = true;
-            permit = None; // a stream on the origin's HTTP/2 connection: not a connection of its own
-        }
+    let known_h2 = match (&h2_origins, &h2_origin) {
+        (Some(origins), Some(origin)) => origins.lock().contains(origin),
+        _ => false,
+    };
+    if known_h2 {
+        permit = None; // a stream on the origin's HTTP/2 connection: not a connection of its own
     }
     let head_only = request.method() == Method::HEAD;
     let asked_upgrade = request.headers().contains_key(reqwest::header::UPGRADE);
