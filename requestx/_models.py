@@ -53,6 +53,7 @@ RequestParts = tuple[str, typing.Union[URL, str], list[tuple[bytes, bytes]], dic
 _HOST_PENDING: typing.Any = object()  # the Host header httpx shows is added when `headers` is first read
 NO_BODY = ByteStream(b"")
 _BODY_METHODS = ("POST", "PUT", "PATCH")
+_TEXT_BATCH = 256 << 10  # the most bytes of a streamed body the text iterators take at once
 
 
 def prepare_headers(method: str, headers: Headers, body_headers: typing.Mapping[str, str]) -> None:
@@ -782,8 +783,15 @@ class Response:
             self._num_bytes_downloaded = (self._num_bytes_downloaded or 0) + len(chunk)
             yield chunk
 
+    def _read_as_text(self) -> None:
+        """The text iterators take the body in batches of `_TEXT_BATCH` bytes, which stay in cache while
+        they are decoded and split (see `BodyStream.set_batch`)."""
+        if type(self._stream) is BodyStream:
+            self._stream.set_batch(_TEXT_BATCH)
+
     def _text_decoder(self) -> typing.Callable[[bytes, bool], str]:
         """Decodes the body's chunks into text as they come (`iter_text`, `aiter_text`)."""
+        self._read_as_text()
         return codecs.getincrementaldecoder(self.encoding or "utf-8")(errors="replace").decode
 
     def iter_text(self, chunk_size: int | None = None) -> typing.Iterator[str]:
@@ -795,6 +803,7 @@ class Response:
             yield text
 
     def _line_decoder(self) -> LineDecoder | _TextLines:
+        self._read_as_text()
         # UTF-8 (the default, and what SSE mandates) is decoded and split in Rust in one pass.
         encoding = self.encoding or "utf-8"
         if codecs.lookup(encoding).name == "utf-8":

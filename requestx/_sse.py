@@ -58,6 +58,7 @@ def check_event_stream(response: Response) -> None:
 def iter_sse(response: Response, max_event_size: int | None = None) -> typing.Iterator[ServerSentEvent]:
     check_event_stream(response)
     decoder = SseDecoder(max_event_size, response._request)
+    response._read_as_text()
     for chunk in response.iter_bytes():
         yield from decoder.feed(chunk)
         decoder.check()  # an event over the limit: raised after the events before it
@@ -72,6 +73,7 @@ def aiter_sse(response: Response, max_event_size: int | None = None) -> NativeAs
 
     async def checked_chunks() -> typing.AsyncGenerator[bytes, None]:
         check_event_stream(response)
+        response._read_as_text()
         async for chunk in response.aiter_bytes():
             yield chunk
 
