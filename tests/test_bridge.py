@@ -177,6 +177,31 @@ def test_fork(server) -> None:
     parent_client.close()
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="fork")
+def test_fork_inside_a_running_loop(server) -> None:
+    """A child forked while a loop runs starts a loop of its own in the same thread (asyncio lets
+    it: the parent's loop does not count as running there): its requests wait on that loop, not
+    on the parent's, which still looks as if it ran in this thread."""
+    client = requestx.AsyncClient(timeout=10)
+
+    async def in_parent() -> int:
+        assert (await client.get(server.url + "/small")).status_code == 200
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports through its exit code
+            code = 1
+            try:
+                status = asyncio.run(client.get(server.url + "/small")).status_code
+                code = 0 if status == 200 else 2
+            finally:
+                os._exit(code)
+        return pid
+
+    pid = asyncio.run(in_parent())
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    asyncio.run(client.aclose())
+
+
 def test_streaming_sync_and_async(server, arun) -> None:
     params = {"chunks": 50, "size": 100}
     with requestx.Client() as c, c.stream("GET", server.url + "/stream", params=params) as r:
