@@ -73,6 +73,9 @@ pub(crate) trait Queued:
     pyo3::PyClass<Frozen = pyo3::pyclass::boolean_struct::False>
 {
     type Queue: ItemQueue;
+    /// Whether the iterator remembers the last item it handed out (`last()`: what
+    /// `EventSource.last_event_id` reads). NOTE: lines skip it, an incref and a decref per line.
+    const KEEPS_LAST: bool = true;
     fn iter_type() -> &'static IterType;
     fn ready(&mut self) -> &mut Ready<Self::Queue>;
     /// Drops whatever is queued or unfinished: the iteration was stopped early.
@@ -90,7 +93,8 @@ struct Object<Q> {
     /// NOTE: taking them here means an item costs no PyO3 borrow of the decoder (borrowing it per
     /// line cost ~10% of the `sse_lines` loop).
     ready: *mut Q,
-    /// The last item handed out (owned, may be NULL): `EventSource.last_event_id` reads its id.
+    /// The last item handed out (owned, may be NULL; only if `KEEPS_LAST`): `EventSource.last_event_id`
+    /// reads its id.
     last: *mut ffi::PyObject,
 }
 
@@ -242,9 +246,11 @@ unsafe fn take_item<D: Queued>(
             });
         }
     };
-    let previous = std::mem::replace(&mut fields::<D>(obj).last, item.clone().into_ptr());
-    if !previous.is_null() {
-        ffi::Py_DECREF(previous);
+    if D::KEEPS_LAST {
+        let previous = std::mem::replace(&mut fields::<D>(obj).last, item.clone().into_ptr());
+        if !previous.is_null() {
+            ffi::Py_DECREF(previous);
+        }
     }
     Ok(item.into_ptr())
 }
@@ -338,7 +344,7 @@ unsafe extern "C" fn take<D: Queued>(
     or_raise(py, take_item::<D>(py, obj))
 }
 
-/// `last()`: the last item handed out, or None.
+/// `last()`: the last item handed out, or None (always None if the decoder is not `KEEPS_LAST`).
 unsafe extern "C" fn last<D: Queued>(
     obj: *mut ffi::PyObject,
     _: *mut ffi::PyObject,

@@ -218,6 +218,7 @@ pub(crate) struct LineDecoder {
 
 impl Queued for LineDecoder {
     type Queue = LineQueue;
+    const KEEPS_LAST: bool = false;
 
     fn iter_type() -> &'static IterType {
         static TYPE: IterType = IterType::new(c"requestx._requestx.AsyncLines");
