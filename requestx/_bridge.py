@@ -40,7 +40,8 @@ class _Waiter(typing.Protocol):
 
 
 def _current_waiter() -> _Waiter:
-    if "sniffio" in sys.modules and current_library() == "trio":  # trio runs with sniffio imported
+    sniffio = sys.modules.get("sniffio")  # trio runs with sniffio imported (see `current_library`)
+    if sniffio is not None and (sniffio.thread_local.name or sniffio.current_async_library_cvar.get()) == "trio":
         return _trio_waiter()
     # NOTE: `asyncio.get_running_loop()` makes a getpid() system call on every call (CPython 3.11
     # checks for a fork): once per request. An asyncio loop whose `_thread_id` is this thread's
@@ -247,36 +248,52 @@ class _TrioWaiter:
                     reschedule(task)
 
     async def wait(self, op: Op) -> typing.Any:
-        import trio
-
+        lowlevel = _trio_lowlevel
         if op.done:
-            await trio.lowlevel.checkpoint()
+            await lowlevel.checkpoint()
             return op.take()
-        self.pending[op.id] = trio.lowlevel.current_task()
+        self.pending[op.id] = lowlevel.current_task()
 
-        def abort(_raise_cancel: typing.Any) -> trio.lowlevel.Abort:
+        def abort(_raise_cancel: typing.Any) -> typing.Any:  # a trio.lowlevel.Abort
             # The cancel wins only if it beats the completion in the slot's compare-and-swap;
             # otherwise the completion is already queued and the pump reschedules this task.
             if op.cancel():
                 self.pending.pop(op.id, None)
-                return trio.lowlevel.Abort.SUCCEEDED
-            return trio.lowlevel.Abort.FAILED
+                return lowlevel.Abort.SUCCEEDED
+            return lowlevel.Abort.FAILED
 
-        await trio.lowlevel.wait_task_rescheduled(abort)
+        await lowlevel.wait_task_rescheduled(abort)
         return op.take()
 
 
+# trio.lowlevel and the RunVar holding each trio run's waiter, set on first use.
+# NOTE: looked up per request, `import trio` and `typing.cast` were ~140 ns of a ~360 ns call.
+_trio_lowlevel: typing.Any = None
 _trio_run_var: typing.Any = None
 
 
 def _trio_waiter() -> _TrioWaiter:
-    global _trio_run_var
+    run_var = _trio_run_var
+    if run_var is not None:
+        try:
+            waiter: _TrioWaiter = run_var.get()
+            return waiter
+        except LookupError:
+            pass
+    return _new_trio_waiter()
+
+
+def _new_trio_waiter() -> _TrioWaiter:
+    """The waiter of this trio run, made (with the system task that pumps its hub) on first use."""
+    global _trio_lowlevel, _trio_run_var
     import trio
 
+    _trio_lowlevel = trio.lowlevel
     if _trio_run_var is None:
         _trio_run_var = trio.lowlevel.RunVar("requestx_waiter")
     try:
-        return typing.cast(_TrioWaiter, _trio_run_var.get())
+        waiter: _TrioWaiter = _trio_run_var.get()
+        return waiter
     except LookupError:
         waiter = _TrioWaiter()
         _trio_run_var.set(waiter)
