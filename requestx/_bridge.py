@@ -46,12 +46,23 @@ def _current_waiter() -> _Waiter:
     # NOTE: `asyncio.get_running_loop()` makes a getpid() system call on every call (CPython 3.11
     # checks for a fork): once per request. An asyncio loop whose `_thread_id` is this thread's
     # runs here (a thread runs one loop at a time), so the last waiter's loop is the running one
-    # when that holds (`_last` is dropped in a forked child). uvloop's loops do not show their
-    # thread and take the general path. 550 -> ~200 ns per call.
+    # when that holds (`_last` is dropped in a forked child). Only for asyncio's own
+    # `run_forever`: one replaced to run loops inside each other (nest_asyncio's) leaves the outer
+    # loop showing this thread while the inner one runs. uvloop's loops take the general path
+    # too. 550 -> ~200 ns per call.
     last = _last
-    if last is not None and getattr(last[0](), "_thread_id", None) == threading.get_ident():
-        return last[1]
+    if last is not None:
+        loop: typing.Any = last[0]()
+        if (
+            loop is not None
+            and type(loop).run_forever is _STOCK_RUN_FOREVER
+            and loop._thread_id == threading.get_ident()
+        ):
+            return last[1]
     return _asyncio_waiter(asyncio.get_running_loop())
+
+
+_STOCK_RUN_FOREVER = asyncio.BaseEventLoop.run_forever
 
 
 def current_hub() -> Hub:

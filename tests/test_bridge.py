@@ -202,6 +202,36 @@ def test_fork_inside_a_running_loop(server) -> None:
     asyncio.run(client.aclose())
 
 
+def test_a_loop_run_inside_another_waits_on_its_own_hub(server) -> None:
+    """nest_asyncio lets one loop run inside a callback of another in the same thread: the outer
+    loop then still shows this thread as its own (`_thread_id`), and the inner loop's requests must
+    still wait on the inner loop (an outer-loop future would fail or hang there)."""
+
+    class Reentrant(asyncio.SelectorEventLoop):
+        def run_forever(self) -> None:  # replaced, as nest_asyncio replaces it
+            super().run_forever()
+
+    client = requestx.AsyncClient(timeout=10)
+
+    async def outer() -> int:
+        assert (await client.get(server.url + "/small")).status_code == 200  # the outer loop's waiter is the last one
+        running = asyncio.events._get_running_loop()
+        asyncio.events._set_running_loop(None)  # what nest_asyncio does to run the inner loop
+        inner = asyncio.new_event_loop()
+        try:
+            return inner.run_until_complete(asyncio.wait_for(client.get(server.url + "/small"), 10)).status_code
+        finally:
+            inner.close()
+            asyncio.events._set_running_loop(running)
+
+    loop = Reentrant()
+    try:
+        assert loop.run_until_complete(outer()) == 200
+        loop.run_until_complete(client.aclose())
+    finally:
+        loop.close()
+
+
 def test_streaming_sync_and_async(server, arun) -> None:
     params = {"chunks": 50, "size": 100}
     with requestx.Client() as c, c.stream("GET", server.url + "/stream", params=params) as r:
