@@ -39,9 +39,11 @@ class _Waiter(typing.Protocol):
     async def wait(self, op: Op) -> typing.Any: ...
 
 
+_STOCK_RUN_FOREVER = asyncio.BaseEventLoop.run_forever
+
+
 def _current_waiter() -> _Waiter:
-    sniffio = sys.modules.get("sniffio")  # trio runs with sniffio imported (see `current_library`)
-    if sniffio is not None and (sniffio.thread_local.name or sniffio.current_async_library_cvar.get()) == "trio":
+    if current_library() == "trio":
         return _trio_waiter()
     # NOTE: `asyncio.get_running_loop()` makes a getpid() system call on every call (CPython 3.11
     # checks for a fork): once per request. An asyncio loop whose `_thread_id` is this thread's
@@ -49,7 +51,7 @@ def _current_waiter() -> _Waiter:
     # when that holds (`_last` is dropped in a forked child). Only for asyncio's own
     # `run_forever`: one replaced to run loops inside each other (nest_asyncio's) leaves the outer
     # loop showing this thread while the inner one runs. uvloop's loops take the general path
-    # too. 550 -> ~200 ns per call.
+    # too. 550 -> ~270 ns per call.
     last = _last
     if last is not None:
         loop: typing.Any = last[0]()
@@ -60,9 +62,6 @@ def _current_waiter() -> _Waiter:
         ):
             return last[1]
     return _asyncio_waiter(asyncio.get_running_loop())
-
-
-_STOCK_RUN_FOREVER = asyncio.BaseEventLoop.run_forever
 
 
 def current_hub() -> Hub:
@@ -278,7 +277,7 @@ class _TrioWaiter:
 
 
 # trio.lowlevel and the RunVar holding each trio run's waiter, set on first use.
-# NOTE: looked up per request, `import trio` and `typing.cast` were ~140 ns of a ~360 ns call.
+# NOTE: looked up per request, `import trio` and `typing.cast` were ~140 ns of the lookup.
 _trio_lowlevel: typing.Any = None
 _trio_run_var: typing.Any = None
 
@@ -295,18 +294,15 @@ def _trio_waiter() -> _TrioWaiter:
 
 
 def _new_trio_waiter() -> _TrioWaiter:
-    """The waiter of this trio run, made (with the system task that pumps its hub) on first use."""
+    """A waiter for this trio run, which has none yet (`_trio_waiter` looked), and the system task
+    that pumps its hub."""
     global _trio_lowlevel, _trio_run_var
     import trio
 
     _trio_lowlevel = trio.lowlevel
     if _trio_run_var is None:
         _trio_run_var = trio.lowlevel.RunVar("requestx_waiter")
-    try:
-        waiter: _TrioWaiter = _trio_run_var.get()
-        return waiter
-    except LookupError:
-        waiter = _TrioWaiter()
-        _trio_run_var.set(waiter)
-        trio.lowlevel.spawn_system_task(waiter.pump, name="requestx-hub")
-        return waiter
+    waiter = _TrioWaiter()
+    _trio_run_var.set(waiter)
+    trio.lowlevel.spawn_system_task(waiter.pump, name="requestx-hub")
+    return waiter
