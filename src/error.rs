@@ -269,27 +269,45 @@ impl RxError {
     /// Classifies a failure of the plain-HTTP client (hyper-util's, see `http/config.rs`) by the
     /// rules `from_reqwest` applies, with the message reqwest would have given.
     pub(crate) fn from_hyper_util(err: hyper_util::client::legacy::Error, url: &str) -> Self {
+        Self::sent(url, err.source(), err.is_connect(), || chain_message(&err))
+    }
+
+    /// As `from_hyper_util`, for a failure of the direct client's own HTTP/2 connections
+    /// (`http/h2_pool.rs`), worded as hyper-util words it: `stage` is "Connect" or "SendRequest".
+    pub(crate) fn sending(
+        url: &str,
+        stage: &str,
+        source: &(dyn StdError + 'static),
+        connect: bool,
+    ) -> Self {
+        Self::sent(url, Some(source), connect, || {
+            format!("client error ({stage}): {}", chain_message(source))
+        })
+    }
+
+    fn sent(
+        url: &str,
+        source: Option<&(dyn StdError + 'static)>,
+        connect: bool,
+        chain: impl FnOnce() -> String,
+    ) -> Self {
         let Walk {
             verdict, io_kind, ..
-        } = walk(err.source());
+        } = walk(source);
         let kind = match verdict {
             Some(kind) => kind,
-            None if err.is_connect() => match io_kind {
+            None if connect => match io_kind {
                 Some(io::ErrorKind::TimedOut) => ErrorKind::ConnectTimeout,
                 _ => ErrorKind::ConnectError,
             },
             None => by_io(io_kind, true),
         };
-        let message = head_limit_message(err.source()).unwrap_or_else(|| {
-            format!(
-                "error sending request for url ({url}): {}",
-                chain_message(&err)
-            )
-        });
+        let message = head_limit_message(source)
+            .unwrap_or_else(|| format!("error sending request for url ({url}): {}", chain()));
         Self {
             kind,
             message,
-            causes: causes(err.source()),
+            causes: causes(source),
         }
     }
 

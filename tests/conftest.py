@@ -14,6 +14,7 @@ import urllib.request
 
 import pytest
 
+from tests.servers.h2_oneshot import H2OneShotServer
 from tests.servers.raw import RawServer
 from tests.servers.socks import SocksServer
 
@@ -309,6 +310,14 @@ def auth_socks_server() -> typing.Iterator[SocksServer]:
 @pytest.fixture(scope="session")
 def raw_server() -> typing.Iterator[RawServer]:
     s = RawServer()
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def h2_oneshot_server() -> typing.Iterator[H2OneShotServer]:
+    """HTTP/2 (prior knowledge) answering one request per connection, then GOAWAY and close."""
+    s = H2OneShotServer()
     yield s
     s.close()
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use super::conn_tasks::ConnTasks;
+use super::h2_pool::H2Pool;
 use super::phases::{ConnectDeadline, ConnectDeadlineLayer};
 use super::tls::Tls;
 use crate::body::decode::Bounds;
@@ -35,13 +36,13 @@ pub(crate) struct Config {
     pub(crate) decode_bounds: Bounds,
 }
 
-/// hyper-util's client over TCP and rustls: what reqwest runs underneath, without its layers.
-pub(crate) type DirectClient = hyper_util::client::legacy::Client<
-    ConnectDeadline<
-        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-    >,
-    reqwest::Body,
+/// TCP and rustls, under each request's connect timeout.
+pub(crate) type DirectConnector = ConnectDeadline<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
 >;
+
+/// hyper-util's client over that connector: what reqwest runs underneath, without its layers.
+pub(crate) type DirectClient = hyper_util::client::legacy::Client<DirectConnector, reqwest::Body>;
 
 /// What one fork generation uses (see `LiveParts`), shared: every request holds it.
 /// NOTE: cloned per request (and per attempt), the parts took a dozen atomic increments and as
@@ -74,6 +75,8 @@ pub(crate) struct LiveParts {
     /// response URL) and clones its service stack per request; skipping it for plain HTTP took
     /// the 64-in-flight map benchmark from ~62k to ~75k req/s (client pinned to one core).
     pub(crate) direct: Option<DirectClient>,
+    /// Beside `direct`, with HTTP/2 allowed: the HTTP/2 connections it sends to itself.
+    pub(crate) h2: Option<H2Pool>,
     /// The tasks of the direct client's connections, aborted when the client closes.
     pub(crate) conn_tasks: ConnTasks,
     pub(crate) permits: Option<Arc<Semaphore>>,
@@ -127,10 +130,15 @@ impl Config {
         }
         let client = b.build().map_err(RxError::from_reqwest)?;
         let conn_tasks = ConnTasks::default();
+        let (direct, h2) = match self.direct_client(tls, &conn_tasks) {
+            Some((direct, h2)) => (Some(direct), h2),
+            None => (None, None),
+        };
         Ok(LiveParts {
             generation,
             client,
-            direct: self.direct_client(tls, &conn_tasks),
+            direct,
+            h2,
             conn_tasks,
             permits: self.max_connections.map(|n| Arc::new(Semaphore::new(n))),
             h2_origins: (self.http2 && self.max_connections.is_some()).then(Arc::default),
@@ -144,7 +152,11 @@ impl Config {
     /// on, http:// is HTTP/1.1 (as in httpx: no h2c upgrade).
     /// NOTE: measured against reqwest's layers, client on one core: h2c ~29,200 -> ~36,000-38,900
     /// req/s (64 streams on one connection); HTTPS: docs/design.md, "Requests without reqwest's layers".
-    fn direct_client(&self, tls: rustls::ClientConfig, tasks: &ConnTasks) -> Option<DirectClient> {
+    fn direct_client(
+        &self,
+        tls: rustls::ClientConfig,
+        tasks: &ConnTasks,
+    ) -> Option<(DirectClient, Option<H2Pool>)> {
         let env_proxy = || {
             [
                 "http_proxy",
@@ -179,6 +191,19 @@ impl Config {
             .http2_only(!self.http1);
         // http:// passes through; https:// offers the ALPN protocols `Tls::new` chose.
         let https = hyper_rustls::HttpsConnector::from((http, tls));
-        Some(builder.build(ConnectDeadline::new(https, self.connect_timeout)))
+        let connector = ConnectDeadline::new(https, self.connect_timeout);
+        // Without keep-alive (no idle connection kept, or none for any time) hyper-util opens a
+        // connection per request, HTTP/2 too: left to it.
+        let keeps_alive =
+            self.max_keepalive != Some(0) && self.keepalive_expiry != Some(Duration::ZERO);
+        let h2 = (self.http2 && keeps_alive).then(|| {
+            H2Pool::new(
+                connector.clone(),
+                tasks.clone(),
+                !self.http1,
+                self.keepalive_expiry,
+            )
+        });
+        Some((builder.build(connector), h2))
     }
 }

@@ -8,6 +8,7 @@ pub(crate) mod client;
 pub(crate) mod config;
 pub(crate) mod conn_tasks;
 pub(crate) mod gate;
+pub(crate) mod h2_pool;
 pub(crate) mod phases;
 pub(crate) mod request;
 pub(crate) mod retry;

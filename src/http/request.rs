@@ -12,6 +12,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::config::Live;
+use super::h2_pool::Sent;
 use super::phases::Phases;
 use crate::body::decode::{Bounds, Chain};
 use crate::body::incoming::Incoming;
@@ -312,12 +313,25 @@ async fn send(live: Live, request: reqwest::Request) -> Result<Incoming, RxError
         }
     };
     let url = request.url().as_str().to_owned(); // (named in a failure's message)
-    let request: http::Request<reqwest::Body> =
+    let origin = request.url()[..url::Position::BeforePath].len();
+    let origin = &url[..origin]; // scheme://authority
+    let mut request: http::Request<reqwest::Body> =
         request.try_into().map_err(RxError::from_reqwest)?;
+    if let Some(h2) = &live.h2 {
+        match h2.send(origin, request, &url).await {
+            Sent::Response(response) => return response.map(Incoming::Direct),
+            Sent::Declined(unsent) => request = unsent,
+        }
+    }
     let response = direct
         .request(request)
         .await
         .map_err(|e| RxError::from_hyper_util(e, &url))?;
+    if let Some(h2) = &live.h2 {
+        if response.version() == http::Version::HTTP_2 {
+            h2.learn(origin); // its next requests skip hyper-util's pool
+        }
+    }
     Ok(Incoming::Direct(response))
 }
 

@@ -43,3 +43,12 @@ class ThreadedServer:
                 conn.close()
             except OSError:
                 pass
+
+
+def linger(conn: socket.socket) -> None:
+    """Ends the response (FIN), then waits, within the socket's timeout, until the client has closed
+    its side: closing while bytes the client sent are still unread resets the connection, and a reset
+    can discard the response before the client has read it (what a fixed pause used to paper over)."""
+    conn.shutdown(socket.SHUT_WR)
+    while conn.recv(65536):
+        pass

@@ -8,7 +8,7 @@ from __future__ import annotations
 import socket
 import threading
 
-from tests.servers.listener import ThreadedServer
+from tests.servers.listener import ThreadedServer, linger
 
 RESPONSES: dict[str, bytes] = {
     "/garbage": b"HELLO THERE\r\n\r\n",
@@ -51,15 +51,6 @@ for _name, _size in (("/te-and-cl-long", 5 << 20), ("/te-and-cl-short", 1 << 20)
 STALL_AFTER_HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123"
 
 
-def _linger(conn: socket.socket) -> None:
-    """Ends the response (FIN), then waits, within the socket's timeout, until the client has closed
-    its side: closing while bytes the client sent are still unread resets the connection, and a reset
-    can discard the response before the client has read it (what a fixed pause used to paper over)."""
-    conn.shutdown(socket.SHUT_WR)
-    while conn.recv(65536):
-        pass
-
-
 class RawServer(ThreadedServer):
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -90,10 +81,10 @@ class RawServer(ThreadedServer):
                     seen = self.drops[key]
                 if seen > int(n):
                     conn.sendall(RESPONSES["/ok"])
-                    _linger(conn)
+                    linger(conn)
             else:
                 conn.sendall(RESPONSES.get(path, RESPONSES["/ok"]))
-                _linger(conn)
+                linger(conn)
         except OSError:
             pass
         finally:
