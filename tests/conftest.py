@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +21,14 @@ from tests.servers.socks import SocksServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNTIMES = ["asyncio", "uvloop", "trio", "anyio-asyncio", "anyio-trio"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A shell starts a background job with SIGINT ignored, and Python then leaves it ignored, so the
+    tests that interrupt a call with Ctrl-C would wait out their timeouts instead. With a handler
+    installed here, the CLI processes those tests start get the default disposition back at exec."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _listening_socket() -> socket.socket:
