@@ -102,7 +102,10 @@ class _Host:
         else:
             stream = self.sync_stream(body, request)
         # A copy per response: hosts and users may add to a response's extensions.
-        return self.response_class(status, headers=raw_headers.items(), stream=stream, extensions=dict(extensions))
+        extensions = dict(extensions)
+        if (reason := raw_headers.reason) is not None:  # the server's own, not the standard one
+            extensions["reason_phrase"] = reason
+        return self.response_class(status, headers=raw_headers.items(), stream=stream, extensions=extensions)
 
 
 def _reason(status: int) -> bytes:

@@ -512,7 +512,10 @@ class Response:
     @property
     def extensions(self) -> dict[str, typing.Any]:
         if self._extensions is None:
-            self._extensions = {"http_version": self.http_version.encode("ascii")}
+            reason = self._wire_reason()
+            if reason is None:
+                reason = codes.get_reason_phrase(self.status_code).encode("ascii")
+            self._extensions = {"http_version": self.http_version.encode("ascii"), "reason_phrase": reason}
         return self._extensions
 
     @extensions.setter
@@ -550,7 +553,18 @@ class Response:
 
     @property
     def reason_phrase(self) -> str:
-        return codes.get_reason_phrase(self.status_code)
+        # As httpx: the extensions' (a transport's, or the caller's), else the server's own text,
+        # else the standard phrase.
+        extensions = self._extensions
+        reason = extensions.get("reason_phrase") if extensions is not None else self._wire_reason()
+        if reason is None:
+            return codes.get_reason_phrase(self.status_code)
+        return typing.cast(bytes, reason).decode("ascii", errors="ignore")
+
+    def _wire_reason(self) -> bytes | None:
+        """The status line's reason phrase when the server's is not the standard one."""
+        raw = self._raw_headers
+        return None if raw is None else typing.cast("bytes | None", raw.reason)
 
     @property
     def elapsed(self) -> datetime.timedelta:

@@ -44,6 +44,27 @@ def test_async_get(server, arun) -> None:
     arun(main)
 
 
+def test_reason_phrase_is_the_servers_own(raw_server, arun) -> None:
+    """As httpx: the status line's own text, not the standard phrase for the status."""
+    with requestx.Client() as client:
+        r = client.get(raw_server.url + "/custom-reason")
+        assert (r.status_code, r.reason_phrase) == (404, "Gone Fishing")
+        assert r.extensions["reason_phrase"] == b"Gone Fishing"
+        assert repr(r) == "<Response [404 Gone Fishing]>"
+        with pytest.raises(requestx.HTTPStatusError, match="404 Gone Fishing"):
+            r.raise_for_status()
+        standard = client.get(raw_server.url + "/ok")
+        assert (standard.reason_phrase, standard.extensions["reason_phrase"]) == ("OK", b"OK")
+        empty = client.get(raw_server.url + "/empty-reason")  # h11 reads it as b"" too
+        assert (empty.reason_phrase, empty.extensions["reason_phrase"]) == ("", b"")
+
+    async def main() -> str:
+        async with requestx.AsyncClient() as client:
+            return (await client.get(raw_server.url + "/custom-reason")).reason_phrase
+
+    assert arun(main) == "Gone Fishing"
+
+
 def check_echo_methods(send) -> None:
     for method in ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]:
         body = send(method)

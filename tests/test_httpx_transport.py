@@ -74,6 +74,15 @@ def check_response(host, r, version: str = "HTTP/1.1") -> None:
 # --- requests and responses -------------------------------------------------------------------------
 
 
+def test_reason_phrase_is_the_servers_own(raw_server, host) -> None:
+    """httpcore hands the host the status line's own reason phrase; so does the engine."""
+    with host.Client(transport=requestx.HttpxTransport()) as client:
+        r = client.get(raw_server.url + "/custom-reason")
+        assert (r.status_code, r.reason_phrase) == (404, "Gone Fishing")
+        assert r.extensions["reason_phrase"] == b"Gone Fishing"
+        check_response(host, client.get(raw_server.url + "/ok"))
+
+
 def test_get_sync(server, host) -> None:
     with host.Client(transport=requestx.HttpxTransport()) as c:
         r = c.get(server.url + "/echo", params={"q": "1"}, headers=HEADERS)

@@ -47,6 +47,13 @@ def test_response_status_helpers() -> None:
         r.raise_for_status()  # no request set
 
 
+def test_reason_phrase_comes_from_the_extensions_as_in_httpx() -> None:
+    assert requestx.Response(404).reason_phrase == "Not Found"
+    assert requestx.Response(200, extensions={"reason_phrase": b"Fine \xe9"}).reason_phrase == "Fine "
+    assert requestx.Response(799).reason_phrase == ""
+    assert requestx.Response(200, extensions={"reason_phrase": b""}).reason_phrase == ""
+
+
 @pytest.mark.parametrize(
     ("given", "expected"),
     [

@@ -35,6 +35,17 @@ impl Incoming {
         }
     }
 
+    /// The server's reason phrase, when it is not the standard one for the status (hyper keeps
+    /// only those; HTTP/2 has none).
+    pub(crate) fn reason(&self) -> Option<Bytes> {
+        let extensions = match self {
+            Self::Reqwest(r) => r.extensions(),
+            Self::Direct(r) => r.extensions(),
+        };
+        let reason = extensions.get::<hyper::ext::ReasonPhrase>()?;
+        Some(Bytes::copy_from_slice(reason.as_bytes()))
+    }
+
     pub(crate) fn take_headers(&mut self) -> HeaderMap {
         match self {
             Self::Reqwest(r) => std::mem::take(r.headers_mut()),

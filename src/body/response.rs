@@ -15,6 +15,8 @@ use crate::error::RxError;
 /// Response head plus either the whole body or the stream that delivers it.
 pub(crate) struct RawResponse {
     pub(crate) status: u16,
+    /// The server's reason phrase when it is not the standard one (`Incoming::reason`).
+    pub(crate) reason: Option<Bytes>,
     pub(crate) version: Version,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Body,
@@ -46,10 +48,18 @@ fn http_version(version: Version) -> &'static str {
 #[pyclass(frozen, module = "requestx._requestx")]
 pub(crate) struct RawHeaders {
     map: HeaderMap,
+    reason: Option<Bytes>,
 }
 
 #[pymethods]
 impl RawHeaders {
+    /// The status line's reason phrase as the server sent it, or None when it is the standard
+    /// one for the status (or the response is HTTP/2, which has none).
+    #[getter]
+    fn reason<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.reason.as_ref().map(|reason| PyBytes::new(py, reason))
+    }
+
     /// `[(name, value), ...]` in order, names lower-case, repeated names kept.
     fn items<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let list = PyList::empty(py);
@@ -73,7 +83,13 @@ impl RawHeaders {
 impl IntoPython for RawResponse {
     fn into_python(self: Box<Self>, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let raw = *self;
-        let headers = Py::new(py, RawHeaders { map: raw.headers })?;
+        let headers = Py::new(
+            py,
+            RawHeaders {
+                map: raw.headers,
+                reason: raw.reason,
+            },
+        )?;
         let body: Py<PyAny> = match raw.body {
             Body::Buffered(chunks) => join_bytes(py, &chunks)?.into_any().unbind(),
             Body::Whole(bytes) => bytes.into_any(),

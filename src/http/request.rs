@@ -378,6 +378,7 @@ pub(crate) async fn execute(
         }
     }
     let headers = response.take_headers();
+    let reason = response.reason();
     refuse_unasked(status, &headers, asked_upgrade)?;
     let body = match delivery {
         Delivery::Stream => Body::Streamed(spawn_pump(
@@ -415,6 +416,7 @@ pub(crate) async fn execute(
     };
     Ok(RawResponse {
         status,
+        reason,
         version,
         headers,
         body,

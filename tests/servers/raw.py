@@ -33,6 +33,9 @@ RESPONSES: dict[str, bytes] = {
     "/switch": b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: nonsense\r\n\r\n",
     "/unknown-te": b"HTTP/1.1 200 OK\r\nConnection: close\r\nTransfer-Encoding: mystery\r\n\r\nbody",
     "/ok": b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+    # A reason phrase of the server's own.
+    "/custom-reason": b"HTTP/1.1 404 Gone Fishing\r\nConnection: close\r\nContent-Length: 2\r\n\r\nno",
+    "/empty-reason": b"HTTP/1.1 200 \r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
 }
 
 
