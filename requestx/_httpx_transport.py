@@ -20,7 +20,7 @@ from . import _bridge, _exceptions
 from ._config import DEFAULT_TIMEOUT_CONFIG
 from ._engine import STREAM_OR_RAW, Outgoing, outgoing, send_async, send_sync
 from ._exceptions import RequestError
-from ._status_codes import codes
+from ._status_codes import reason_bytes
 from ._transports import EngineSettings
 
 if typing.TYPE_CHECKING:
@@ -92,7 +92,7 @@ class _Host:
         key = (status, version)
         extensions = self._extensions.get(key)
         if extensions is None:
-            extensions = {"http_version": version.encode("ascii"), "reason_phrase": _reason(status)}
+            extensions = {"http_version": version.encode("ascii"), "reason_phrase": reason_bytes(status, None)}
             if len(self._extensions) < 1024:
                 self._extensions[key] = extensions
         if type(body) is bytes:
@@ -106,10 +106,6 @@ class _Host:
         if (reason := raw_headers.reason) is not None:  # the server's own, not the standard one
             extensions["reason_phrase"] = reason
         return self.response_class(status, headers=raw_headers.items(), stream=stream, extensions=extensions)
-
-
-def _reason(status: int) -> bytes:
-    return codes.get_reason_phrase(status).encode("ascii")
 
 
 def _sync_stream_class(host: _Host, base: type) -> type:

@@ -28,7 +28,7 @@ from ._headers import Headers, HeaderTypes
 from ._multipart import MultipartStream, boundary_of
 from ._requestx import BodyStream, Decoder, LineDecoder, RawHeaders, json_loads, native_aiter
 from ._sse import aiter_sse, iter_sse
-from ._status_codes import REDIRECT_CODES, codes
+from ._status_codes import REDIRECT_CODES, codes, reason_bytes
 from ._streams import AsyncByteStream, ByteStream, SyncByteStream, UnattachedStream
 from ._urls import URL, QueryParamTypes
 
@@ -512,10 +512,10 @@ class Response:
     @property
     def extensions(self) -> dict[str, typing.Any]:
         if self._extensions is None:
-            reason = self._wire_reason()
-            if reason is None:
-                reason = codes.get_reason_phrase(self.status_code).encode("ascii")
-            self._extensions = {"http_version": self.http_version.encode("ascii"), "reason_phrase": reason}
+            self._extensions = {
+                "http_version": self.http_version.encode("ascii"),
+                "reason_phrase": reason_bytes(self.status_code, self._wire_reason()),
+            }
         return self._extensions
 
     @extensions.setter

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from http import HTTPStatus
 
-__all__ = ["REDIRECT_CODES", "codes"]
+__all__ = ["REDIRECT_CODES", "codes", "reason_bytes"]
 
 #: The statuses that redirect (with a Location header): the one set every part of requestx uses.
 REDIRECT_CODES = frozenset((301, 302, 303, 307, 308))
@@ -51,3 +51,9 @@ class _Codes(enum.IntEnum):
 _members = {s.name: s.value for s in HTTPStatus}
 _members.update({s.name.lower(): s.value for s in HTTPStatus})
 codes = _Codes("codes", _members)  # type: ignore[call-arg, arg-type]
+
+
+def reason_bytes(status: int, sent: bytes | None) -> bytes:
+    """A response's `extensions["reason_phrase"]`, as httpcore sets it: the server's own phrase
+    (`sent`; None when the server sent the standard one), else the standard phrase of the status."""
+    return codes.get_reason_phrase(status).encode("ascii") if sent is None else sent
